@@ -1,0 +1,33 @@
+"""bayesguard: a Bayesian harm guardrail between an AI agent and the world.
+
+Before an action runs, estimate the probability that it causes harm, marginalised over every theory of
+the world that still explains the data, and ALLOW it, REJECT it or ASK.
+"""
+
+from .guard import Decision, Guardrail, Rule, Verdict, harm_estimate
+from .inference import exact_posterior
+from .posterior import Posterior
+from .theories import (
+    BanditData,
+    FiniteData,
+    FiniteFamily,
+    LinearBanditFamily,
+    TheoryFamily,
+)
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "BanditData",
+    "Decision",
+    "FiniteData",
+    "FiniteFamily",
+    "Guardrail",
+    "LinearBanditFamily",
+    "Posterior",
+    "Rule",
+    "TheoryFamily",
+    "Verdict",
+    "exact_posterior",
+    "harm_estimate",
+]

@@ -1,0 +1,82 @@
+"""The :class:`Verdict` record: what the guard decided about one action, and why."""
+
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import asdict, dataclass, field
+from enum import StrEnum
+from typing import Any
+
+
+class Decision(StrEnum):
+    """ALLOW the action, REJECT it, or ASK a human / gather more information first."""
+
+    ALLOW = "ALLOW"
+    REJECT = "REJECT"
+    ASK = "ASK"
+
+
+@dataclass(frozen=True)
+class Verdict:
+    """An immutable record of one guardrail decision.
+
+    Attributes:
+        decision: ALLOW, REJECT or ASK.
+        action: the action index checked (None when the check failed before reading it).
+        harm_estimate: the number the rule compared with the threshold (NaN after an internal error).
+        posterior_harm: the posterior-predictive harm ``sum_t p(t|D) P(H|a,t)`` (NaN if unavailable).
+        threshold: the harm threshold C; the rule rejects when ``harm_estimate > threshold``.
+        rule: the rule's name (see :class:`bayesguard.guard.rules.Rule`).
+        params: the rule's parameters (e.g. ``{"alpha": 0.01}``).
+        witness: index of the theory whose prediction gives ``harm_estimate`` (None if no single one).
+        witness_theory: that theory rendered by the family's ``describe``.
+        witness_prob: posterior probability of the witness theory.
+        reason: one line a person can read.
+    """
+
+    decision: Decision
+    action: int | None
+    harm_estimate: float
+    posterior_harm: float
+    threshold: float
+    rule: str
+    params: dict[str, Any] = field(default_factory=dict)
+    witness: int | None = None
+    witness_theory: str | None = None
+    witness_prob: float | None = None
+    reason: str = ""
+
+    @property
+    def allowed(self) -> bool:
+        return self.decision is Decision.ALLOW
+
+    def to_dict(self) -> dict[str, Any]:
+        """A JSON-ready dict (NaN becomes None)."""
+        out = asdict(self)
+        out["decision"] = self.decision.value
+        for key in ("harm_estimate", "posterior_harm"):
+            if isinstance(out[key], float) and math.isnan(out[key]):
+                out[key] = None
+        return out
+
+    def to_json(self) -> str:
+        return json.dumps(self.to_dict(), sort_keys=True)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Verdict:
+        """Inverse of :meth:`to_dict`, for replaying an audit log."""
+        d = dict(data)
+        d["decision"] = Decision(d["decision"])
+        for key in ("harm_estimate", "posterior_harm"):
+            d[key] = math.nan if d.get(key) is None else float(d[key])
+        return cls(**d)
+
+    def __str__(self) -> str:
+        parts = [f"{self.decision.value:6s} action={self.action}"]
+        if not math.isnan(self.harm_estimate):
+            parts.append(f"harm_est={self.harm_estimate:.4g} (C={self.threshold:g}, {self.rule})")
+        if not math.isnan(self.posterior_harm):
+            parts.append(f"posterior_harm={self.posterior_harm:.4g}")
+        parts.append(self.reason)
+        return "  ".join(parts)
