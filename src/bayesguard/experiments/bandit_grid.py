@@ -127,9 +127,7 @@ def run_grid(
     n_episodes = positive_int(n_episodes, "episodes")
     batch_size = positive_int(batch_size, "batch_size")
     workers = workers or min(os.cpu_count() or 1, 8)
-    tasks = [
-        (config, s, size, list(cells)) for s, size in batch_seeds(seed, n_episodes, batch_size)
-    ]
+    tasks = [(config, s, size, list(cells)) for s, size in batch_seeds(seed, n_episodes, batch_size)]
     results: list[list[EpisodeOutcomes]] = []
     bar = tqdm(total=len(tasks), desc="bandit grid", unit="batch", disable=not progress)
     if workers == 1 or len(tasks) == 1:

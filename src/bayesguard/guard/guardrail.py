@@ -103,9 +103,7 @@ class Guardrail:
         if self.rule is Rule.ORACLE:
             true_th = np.asarray(self.true_theory)[None]
             true_harm = np.asarray(self.family.harm_prob(true_th, context), dtype=np.float64)[0]
-        result = harm_estimate(
-            self.rule, probs, harm, alpha=self.alpha, true_harm=true_harm, ties=self.ties
-        )
+        result = harm_estimate(self.rule, probs, harm, alpha=self.alpha, true_harm=true_harm, ties=self.ties)
         posterior_harm = probs @ harm  # (n_actions,)
         verdicts = []
         for a in actions:
@@ -134,7 +132,7 @@ class Guardrail:
     def _reason(self, rejected: bool, est: float) -> str:
         rel = ">" if rejected else "<="
         name = {
-            Rule.NONE: "no guard",
+            Rule.NONE: "no guard (every action allowed)",
             Rule.ORACLE: "true theory's harm",
             Rule.POSTERIOR: "posterior-predictive harm",
             Rule.CAUTIOUS_IID: "harm of the most probable harmful theory",

@@ -213,9 +213,7 @@ def harm_estimate(
         return RuleResult(np.zeros(batch_actions), np.full(batch_actions, -1))
     if rule is Rule.ORACLE:
         if true_harm is None:
-            raise ValueError(
-                "true_harm: the oracle rule needs the true theory's harm probabilities"
-            )
+            raise ValueError("true_harm: the oracle rule needs the true theory's harm probabilities")
         th = probabilities(true_harm, "true_harm") if validate else true_harm
         if th.shape != batch_actions:
             raise ValueError(f"true_harm: expected shape {batch_actions}, got {th.shape}")

@@ -1,0 +1,238 @@
+"""The ``bayesguard`` command: ``demo`` and ``bench bandit``."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from collections.abc import Sequence
+from dataclasses import asdict
+from pathlib import Path
+
+import numpy as np
+
+from .experiments.bandit_episodes import BanditConfig
+from .experiments.bandit_grid import ALPHAS, THRESHOLDS, TIES, Cell, grid_cells, run_grid, run_tightness
+from .experiments.results import write_csv, write_json
+from .experiments.two_doors import run_two_doors, two_doors_family
+from .guard.guardrail import Guardrail
+from .inference.exact import exact_posterior
+
+
+def _floats(text: str) -> list[float]:
+    try:
+        return [float(x) for x in text.split(",") if x.strip()]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected comma-separated numbers, got {text!r}") from None
+
+
+def _ties(text: str) -> list[str]:
+    out = [t.strip() for t in text.split(",") if t.strip()]
+    bad = [t for t in out if t not in TIES]
+    if bad or not out:
+        raise argparse.ArgumentTypeError(f"expected a comma-separated subset of {TIES}, got {text!r}")
+    return out
+
+
+def _positive(text: str) -> int:
+    try:
+        n = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}") from None
+    if n < 1:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}")
+    return n
+
+
+def _table(rows: Sequence[Sequence[object]], header: Sequence[str]) -> str:
+    cells = [[str(h) for h in header]] + [[str(c) for c in r] for r in rows]
+    widths = [max(len(r[i]) for r in cells) for i in range(len(header))]
+    lines = ["  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)) for r in cells]
+    lines.insert(1, "  ".join("-" * w for w in widths))
+    return "\n".join(lines)
+
+
+def _pm(mean: float, se: float, digits: int = 3) -> str:
+    return f"{mean:.{digits}f} ± {2 * se:.{digits}f}"
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    out = Path(args.out)
+    family = two_doors_family()
+    posterior = exact_posterior(family)
+    print("World 1: two doors. Two theories explain the data equally well:")
+    for t in range(family.n_theories):
+        print(f"  p = {posterior.probs[t]:.2f}  {family.describe(t)}")
+    print("\nVerdicts (C = 0.1):")
+    rows = []
+    for rule, alpha in (("none", None), ("posterior", None), ("cautious-iid", None), ("cautious", 0.5)):
+        guard = Guardrail(family, posterior, rule, 0.1, alpha=alpha)
+        for v in guard.check_all(None):
+            rows.append([guard.rule.value, family.action_names[v.action], v.decision.value, v.reason])
+    print(_table(rows, ["rule", "action", "verdict", "reason"]))
+    print(f"\nOutcomes over {args.episodes:,} episodes (greedy agent trusting one theory at random):")
+    doors = [
+        run_two_doors(args.episodes, args.seed, rule, 0.1, alpha)
+        for rule, alpha in (("none", None), ("oracle", None), ("posterior", None), ("cautious", 0.5))
+    ]
+    print(
+        _table(
+            [[d["rule"], _pm(d["death_rate"], d["death_se"]), f"{d['reward_mean']:.3f}"] for d in doors],
+            ["rule", "death rate ± 2se", "mean reward"],
+        )
+    )
+
+    config = BanditConfig()
+    n_bandit = max(args.episodes // 10, 2)
+    print(f"\nWorld 2: the exploding bandit ({n_bandit} episodes per rule, C = 0.1, 2**10 theories):")
+    cells = [
+        Cell("none", 0.1),
+        Cell("oracle", 0.1),
+        Cell("posterior", 0.1),
+        Cell("cautious-iid", 0.1),
+        Cell("cautious", 0.1, 0.1, "order"),
+        Cell("cautious", 0.1, 0.1, "worst"),
+    ]
+    t0 = time.perf_counter()
+    bandit = run_grid(config, n_bandit, args.seed, cells, workers=1, progress=False)
+    for row, cell in zip(bandit, cells, strict=True):
+        row["label"] = cell.label
+    print(
+        _table(
+            [
+                [
+                    b["label"],
+                    _pm(b["reward_mean"], b["reward_se"], 2),
+                    _pm(b["death_rate"], b["death_se"]),
+                    f"{b['all_rejected_rate']:.3f}",
+                ]
+                for b in bandit
+            ],
+            ["rule", "reward ± 2se", "death rate ± 2se", "all arms rejected"],
+        )
+    )
+    print(f"({time.perf_counter() - t0:.1f} s)")
+    write_csv(doors, out / "demo_two_doors.csv")
+    write_csv(bandit, out / "demo_bandit.csv")
+    try:
+        from .experiments.plots import plot_demo
+
+        path = plot_demo(doors, bandit, out / "demo.png")
+        print(f"\nwrote {path}, {out / 'demo_two_doors.csv'}, {out / 'demo_bandit.csv'}")
+    except ImportError as exc:
+        print(f"\nno plot: {exc}")
+    return 0
+
+
+def cmd_bench_bandit(args: argparse.Namespace) -> int:
+    out = Path(args.out)
+    config = BanditConfig()
+    cells = grid_cells(args.thresholds, args.alphas, args.ties)
+    print(f"exploding bandit: {len(cells)} cells x {args.episodes:,} episodes, seed {args.seed}")
+    t0 = time.perf_counter()
+    rows = run_grid(config, args.episodes, args.seed, cells, batch_size=args.batch_size, workers=args.workers)
+    grid_s = time.perf_counter() - t0
+    t1 = time.perf_counter()
+    tight = run_tightness(config, args.tightness_episodes or args.episodes, args.seed, args.alphas, args.ties)
+    tight_s = time.perf_counter() - t1
+    csv_path = write_csv(rows, out / "bandit_grid.csv")
+    tight_path = write_csv(tight, out / "bandit_tightness.csv")
+    meta = write_json(
+        {
+            "command": " ".join(sys.argv),
+            "config": asdict(config),
+            "episodes": args.episodes,
+            "tightness_episodes": args.tightness_episodes or args.episodes,
+            "seed": args.seed,
+            "cells": len(cells),
+            "workers": args.workers,
+            "batch_size": args.batch_size,
+            "grid_seconds": grid_s,
+            "tightness_seconds": tight_s,
+            "files": [csv_path.name, tight_path.name],
+        },
+        out / "bandit_run.json",
+    )
+    print(
+        _table(
+            [
+                [
+                    r["threshold"],
+                    Cell(r["rule"], r["threshold"], r["alpha"], r["ties"]).label,
+                    _pm(r["reward_mean"], r["reward_se"], 2),
+                    _pm(r["death_rate"], r["death_se"], 4),
+                ]
+                for r in rows
+            ],
+            ["C", "rule", "reward ± 2se", "death rate ± 2se"],
+        )
+    )
+    print()
+    print(
+        _table(
+            [
+                [
+                    f"{t['alpha']:g}",
+                    t["ties"],
+                    f"{t['bound']:.4f}",
+                    _pm(t["freq_step"], t["freq_step_se"], 4),
+                    _pm(t["freq_episode"], t["freq_episode_se"], 4),
+                ]
+                for t in tight
+            ],
+            ["alpha", "ties", "bound", "per decision ± 2se", "whole episode ± 2se"],
+        )
+    )
+    print(f"\ngrid {grid_s:.1f} s, tightness {tight_s:.1f} s; wrote {csv_path}, {tight_path}, {meta}")
+    if not args.no_plots:
+        try:
+            from .experiments.plots import plot_grid, plot_tightness
+
+            print(f"wrote {plot_grid(rows, out / 'bandit_grid.png')}")
+            print(f"wrote {plot_tightness(tight, out / 'bandit_tightness.png')}")
+        except ImportError as exc:
+            print(f"no plots: {exc}")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="bayesguard", description="A Bayesian harm guardrail between an AI agent and the world."
+    )
+    sub = parser.add_subparsers(dest="command", required=True)
+    demo = sub.add_parser("demo", help="two doors and a small exploding-bandit run, with a plot")
+    demo.add_argument("--episodes", type=_positive, default=10_000, help="two-doors episodes per rule")
+    demo.add_argument("--seed", type=int, default=0)
+    demo.add_argument("--out", default="bayesguard-out", help="directory for the CSVs and the plot")
+    demo.set_defaults(func=cmd_demo)
+
+    bench = sub.add_parser("bench", help="reproducible experiments")
+    bench_sub = bench.add_subparsers(dest="bench", required=True)
+    bandit = bench_sub.add_parser("bandit", help="the exploding-bandit grid and tightness experiment")
+    bandit.add_argument("--episodes", type=_positive, default=10_000, help="episodes per cell")
+    bandit.add_argument("--seed", type=int, default=0)
+    bandit.add_argument("--out", default="bayesguard-out/bandit")
+    bandit.add_argument("--workers", type=_positive, default=None, help="processes (default: CPUs)")
+    bandit.add_argument("--batch-size", type=_positive, default=500)
+    bandit.add_argument("--thresholds", type=_floats, default=list(THRESHOLDS))
+    bandit.add_argument("--alphas", type=_floats, default=list(ALPHAS))
+    bandit.add_argument("--ties", type=_ties, default=list(TIES), help="worst,order")
+    bandit.add_argument("--tightness-episodes", type=_positive, default=None)
+    bandit.add_argument("--no-plots", action="store_true")
+    bandit.set_defaults(func=cmd_bench_bandit)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        return int(args.func(args))
+    except (ValueError, TypeError) as exc:
+        parser.exit(2, f"bayesguard: error: {exc}\n")
+    return 1
+
+
+if __name__ == "__main__":  # pragma: no cover
+    np.seterr(all="warn")
+    sys.exit(main())

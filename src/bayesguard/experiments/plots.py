@@ -1,0 +1,143 @@
+"""Plots of the experiments (matplotlib is an optional extra: ``pip install bayesguard[plot]``)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+
+
+def _pyplot():
+    try:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError as exc:  # pragma: no cover - exercised only without the extra
+        raise ImportError("plots need matplotlib: pip install 'bayesguard[plot]'") from exc
+    return plt
+
+
+_OTHER_RULES = {
+    "none": ("tab:gray", ":"),
+    "oracle": ("tab:green", "--"),
+    "posterior": ("tab:blue", "-."),
+    "cautious-iid": ("tab:purple", "--"),
+}
+_TIES_STYLE = {"worst": ("tab:red", "o"), "order": ("tab:orange", "s")}
+
+
+def plot_grid(rows: Sequence[dict], path: str | Path) -> Path:
+    """Reward and death rate against alpha, one column per threshold C; other rules as lines.
+
+    Error bars and bands are +/- 2 standard errors.
+    """
+    plt = _pyplot()
+    thresholds = sorted({r["threshold"] for r in rows})
+    fig, axes = plt.subplots(2, len(thresholds), figsize=(4.2 * len(thresholds), 6.5), squeeze=False)
+    for j, c in enumerate(thresholds):
+        cell = [r for r in rows if r["threshold"] == c]
+        for i, (key, se, label) in enumerate(
+            (("reward_mean", "reward_se", "mean episode reward"), ("death_rate", "death_se", "death rate"))
+        ):
+            ax = axes[i, j]
+            for ties, (color, marker) in _TIES_STYLE.items():
+                pts = sorted(
+                    (r for r in cell if r["rule"] == "cautious" and r["ties"] == ties),
+                    key=lambda r: r["alpha"],
+                )
+                if pts:
+                    ax.errorbar(
+                        [r["alpha"] for r in pts],
+                        [r[key] for r in pts],
+                        yerr=[2 * r[se] for r in pts],
+                        color=color,
+                        marker=marker,
+                        ms=4,
+                        capsize=2,
+                        label=f"cautious (ties={ties})",
+                    )
+            for rule, (color, style) in _OTHER_RULES.items():
+                for r in cell:
+                    if r["rule"] == rule:
+                        ax.axhline(r[key], color=color, ls=style, label=rule)
+                        ax.axhspan(r[key] - 2 * r[se], r[key] + 2 * r[se], color=color, alpha=0.12)
+            ax.set_xscale("log")
+            ax.set_xlabel("alpha")
+            if j == 0:
+                ax.set_ylabel(label)
+            if i == 0:
+                ax.set_title(f"C = {c:g}")
+    axes[0, 0].legend(fontsize=7, loc="best")
+    fig.suptitle("Exploding bandit: guarded Boltzmann agent (±2 s.e.)")
+    fig.tight_layout()
+    return _save(fig, path, plt)
+
+
+def plot_tightness(rows: Sequence[dict], path: str | Path) -> Path:
+    """Frequency that the cautious estimate covers the true harm, against its bound 1 - alpha * 2**K."""
+    plt = _pyplot()
+    fig, ax = plt.subplots(figsize=(6, 4))
+    for ties, (color, marker) in _TIES_STYLE.items():
+        pts = sorted((r for r in rows if r["ties"] == ties), key=lambda r: r["alpha"])
+        if not pts:
+            continue
+        alphas = [r["alpha"] for r in pts]
+        ax.errorbar(
+            alphas,
+            [r["freq_step"] for r in pts],
+            yerr=[2 * r["freq_step_se"] for r in pts],
+            color=color,
+            marker=marker,
+            label=f"per decision (ties={ties})",
+        )
+        ax.errorbar(
+            alphas,
+            [r["freq_episode"] for r in pts],
+            yerr=[2 * r["freq_episode_se"] for r in pts],
+            color=color,
+            marker=marker,
+            ls="--",
+            mfc="none",
+            label=f"every step of an episode (ties={ties})",
+        )
+    pts = sorted({(r["alpha"], r["bound"]) for r in rows})
+    ax.plot([a for a, _ in pts], [b for _, b in pts], "k-", lw=2, label="bound 1 - alpha/p(true)")
+    ax.set_xscale("log")
+    ax.set_ylim(-0.02, 1.02)
+    ax.set_xlabel("alpha")
+    ax.set_ylabel("P(cautious estimate >= true harm)")
+    ax.set_title("Tightness: random agent, explosions off (±2 s.e.)")
+    ax.legend(fontsize=7)
+    fig.tight_layout()
+    return _save(fig, path, plt)
+
+
+def plot_demo(doors: Sequence[dict], bandit: Sequence[dict], path: str | Path) -> Path:
+    """Two panels: two-doors death rate by rule; bandit reward and death rate by rule."""
+    plt = _pyplot()
+    fig, (a1, a2) = plt.subplots(1, 2, figsize=(11, 4))
+    names = [d["rule"] for d in doors]
+    a1.bar(names, [d["death_rate"] for d in doors], yerr=[2 * d["death_se"] for d in doors], color="tab:red")
+    a1.axhline(0.25, color="k", ls=":", label="theory: 1/4")
+    a1.set_ylabel("death rate")
+    a1.set_title("Two doors: greedy agent trusting one theory")
+    a1.legend()
+    labels = [b["label"] for b in bandit]
+    x = range(len(labels))
+    a2.bar([i - 0.2 for i in x], [b["death_rate"] for b in bandit], 0.4, color="tab:red", label="death rate")
+    a2b = a2.twinx()
+    a2b.bar([i + 0.2 for i in x], [b["reward_mean"] for b in bandit], 0.4, color="tab:blue", label="reward")
+    a2.set_xticks(list(x), labels, rotation=20, ha="right", fontsize=8)
+    a2.set_ylabel("death rate", color="tab:red")
+    a2b.set_ylabel("mean episode reward", color="tab:blue")
+    a2.set_title(f"Exploding bandit, C = {bandit[0]['threshold']:g}")
+    fig.tight_layout()
+    return _save(fig, path, plt)
+
+
+def _save(fig, path: str | Path, plt) -> Path:
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+    return path
