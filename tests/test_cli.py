@@ -1,0 +1,52 @@
+"""The command line: demo and bench bandit write their files; bad arguments get clear errors."""
+
+from __future__ import annotations
+
+import csv
+import json
+
+import pytest
+
+from bayesguard.cli import main
+
+
+def test_demo_writes_tables_and_plot(tmp_path, capsys):
+    assert main(["demo", "--episodes", "400", "--out", str(tmp_path)]) == 0
+    text = capsys.readouterr().out
+    assert "two doors" in text and "REJECT" in text and "exploding bandit" in text
+    assert (tmp_path / "demo.png").stat().st_size > 10_000
+    with (tmp_path / "demo_two_doors.csv").open() as fh:
+        rows = {r["rule"]: r for r in csv.DictReader(fh)}
+    assert float(rows["posterior"]["death_rate"]) == 0.0
+    assert float(rows["none"]["death_rate"]) > 0.1
+
+
+def test_bench_bandit_writes_grid_tightness_json_and_plots(tmp_path):
+    args = ["bench", "bandit", "--episodes", "30", "--thresholds", "0.01,0.1", "--alphas", "0.001,1"]
+    assert main([*args, "--workers", "1", "--out", str(tmp_path)]) == 0
+    with (tmp_path / "bandit_grid.csv").open() as fh:
+        grid = list(csv.DictReader(fh))
+    assert len(grid) == 2 * (4 + 2 * 2)
+    assert {"reward_mean", "reward_se", "death_rate", "death_se"} <= set(grid[0])
+    with (tmp_path / "bandit_tightness.csv").open() as fh:
+        assert len(list(csv.DictReader(fh))) == 2 * 2
+    meta = json.loads((tmp_path / "bandit_run.json").read_text())
+    assert meta["episodes"] == 30 and meta["seed"] == 0 and "machine" in meta
+    assert (tmp_path / "bandit_grid.png").exists() and (tmp_path / "bandit_tightness.png").exists()
+
+
+@pytest.mark.parametrize(
+    "argv, message",
+    [
+        (["bench", "bandit", "--episodes", "0"], "positive integer"),
+        (["bench", "bandit", "--alphas", "x"], "comma-separated numbers"),
+        (["bench", "bandit", "--ties", "random"], "subset of"),
+        (["bench", "bandit", "--alphas", "2", "--episodes", "2", "--no-plots"], "alpha"),
+        (["bench", "bandit", "--thresholds", "-1", "--episodes", "2", "--no-plots"], "threshold"),
+    ],
+)
+def test_bad_arguments_exit_with_a_clear_error(argv, message, capsys, tmp_path):
+    with pytest.raises(SystemExit) as exc:
+        main([*argv, "--out", str(tmp_path)])
+    assert exc.value.code == 2
+    assert message in capsys.readouterr().err
