@@ -16,9 +16,7 @@ def as_float_array(value: object, field: str, ndim: int | None = None) -> np.nda
     try:
         arr = np.asarray(value, dtype=np.float64)
     except (TypeError, ValueError) as exc:
-        raise TypeError(
-            f"{field}: expected an array of numbers, got {type(value).__name__}"
-        ) from exc
+        raise TypeError(f"{field}: expected an array of numbers, got {type(value).__name__}") from exc
     if ndim is not None and arr.ndim != ndim:
         raise ValueError(f"{field}: expected a {ndim}-d array, got shape {arr.shape}")
     if not np.all(np.isfinite(arr)):
@@ -60,11 +58,8 @@ def action_index(value: object, n_actions: int, field: str = "action") -> int:
     """Return ``value`` as an action index in ``range(n_actions)``."""
     if isinstance(value, bool) or not isinstance(value, int | np.integer):
         raise TypeError(
-            f"{field}: expected an integer action index in [0, {n_actions - 1}], "
-            f"got {type(value).__name__}"
+            f"{field}: expected an integer action index in [0, {n_actions - 1}], got {type(value).__name__}"
         )
     if not 0 <= int(value) < n_actions:
-        raise ValueError(
-            f"{field}: expected an action index in [0, {n_actions - 1}], got {value!r}"
-        )
+        raise ValueError(f"{field}: expected an action index in [0, {n_actions - 1}], got {value!r}")
     return int(value)

@@ -52,9 +52,7 @@ class Posterior:
         if lw.ndim != 1:
             raise ValueError(f"log_weights: expected a 1-d array, got shape {lw.shape}")
         if th.ndim < 1 or th.shape[0] != lw.shape[0]:
-            raise ValueError(
-                f"theories: expected {lw.shape[0]} theories along axis 0, got shape {th.shape}"
-            )
+            raise ValueError(f"theories: expected {lw.shape[0]} theories along axis 0, got shape {th.shape}")
         if lw.size == 0:
             raise ValueError("log_weights: a posterior needs at least one theory")
         if np.any(np.isnan(lw)) or np.any(lw == np.inf):

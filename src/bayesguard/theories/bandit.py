@@ -82,17 +82,14 @@ class LinearBanditFamily:
     def _theories(self, theories: np.ndarray) -> np.ndarray:
         th = as_float_array(theories, "theories", ndim=2)
         if th.shape[1] != self.n_features:
-            raise ValueError(
-                f"theories: expected shape (n_theories, {self.n_features}), got {th.shape}"
-            )
+            raise ValueError(f"theories: expected shape (n_theories, {self.n_features}), got {th.shape}")
         return th
 
     def _context(self, context: object) -> np.ndarray:
         f = as_float_array(context, "context (arm features)", ndim=2)
         if f.shape != (self.n_actions, self.n_features):
             raise ValueError(
-                f"context (arm features): expected shape ({self.n_actions}, {self.n_features}), "
-                f"got {f.shape}"
+                f"context (arm features): expected shape ({self.n_actions}, {self.n_features}), got {f.shape}"
             )
         return f
 
@@ -117,9 +114,7 @@ class LinearBanditFamily:
         const = n_obs * (np.log(self.sigma) + 0.5 * np.log(2.0 * np.pi))
         return -0.5 * np.sum(resid**2, axis=1) / self.sigma**2 - const
 
-    def harm_prob(
-        self, theories: np.ndarray, context: object, action: int | None = None
-    ) -> np.ndarray:
+    def harm_prob(self, theories: np.ndarray, context: object, action: int | None = None) -> np.ndarray:
         """P(reward > threshold | arm, theory) = 1 - Phi((threshold - w . f_a) / sigma).
 
         Args:

@@ -33,9 +33,7 @@ class TheoryFamily(Protocol):
         """Log probability of ``data`` under each theory: ``-> (n_theories,)``."""
         ...
 
-    def harm_prob(
-        self, theories: np.ndarray, context: Any, action: int | None = None
-    ) -> np.ndarray:
+    def harm_prob(self, theories: np.ndarray, context: Any, action: int | None = None) -> np.ndarray:
         """P(harm | context, action, theory).
 
         Returns ``(n_theories, n_actions)`` when ``action`` is None, else ``(n_theories,)``.

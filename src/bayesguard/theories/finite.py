@@ -36,9 +36,7 @@ class FiniteData:
                 f"FiniteData: actions and outcomes must be 1-d arrays of equal length, "
                 f"got shapes {a.shape} and {o.shape}"
             )
-        if a.size and not (
-            np.issubdtype(a.dtype, np.integer) and np.issubdtype(o.dtype, np.integer)
-        ):
+        if a.size and not (np.issubdtype(a.dtype, np.integer) and np.issubdtype(o.dtype, np.integer)):
             raise TypeError("FiniteData: actions and outcomes must be integer indices")
         object.__setattr__(self, "actions", a.astype(np.int64))
         object.__setattr__(self, "outcomes", o.astype(np.int64))
