@@ -17,6 +17,7 @@ import time
 from pathlib import Path
 
 import numpy as np
+from threadpoolctl import threadpool_limits
 
 from bayesguard.experiments.bandit_episodes import (
     BanditConfig,
@@ -130,8 +131,9 @@ def main() -> None:
     parser.add_argument("--out", default="benchmarks/results")
     args = parser.parse_args()
     config = BanditConfig()
-    engine = time_engines(config, args.episodes, args.seed)
-    kernel = time_kernel(config, args.kernel_episodes, args.seed)
+    with threadpool_limits(1):  # both sides single-threaded: the ratio measures the algorithm
+        engine = time_engines(config, args.episodes, args.seed)
+        kernel = time_kernel(config, args.kernel_episodes, args.seed)
     out = Path(args.out)
     write_csv(engine + kernel, out / "bandit_speed.csv")
     total_ref = sum(r["reference_s"] for r in engine)
