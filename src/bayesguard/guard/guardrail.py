@@ -88,6 +88,10 @@ class Guardrail:
             verdicts = [self._error_verdict(a, exc) for a in range(self.family.n_actions)]
         return [self._record(v) for v in verdicts]
 
+    def fail_closed(self, action: int | None, exc: Exception) -> Verdict:
+        """Record and return the REJECT verdict for an error raised around the guard (e.g. by a wrapper)."""
+        return self._record(self._error_verdict(action, exc))
+
     def allowed_actions(self, context: Any) -> np.ndarray:
         """``(n_actions,)`` booleans: True where the verdict is ALLOW."""
         return np.array([v.allowed for v in self.check_all(context)])

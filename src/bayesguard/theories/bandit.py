@@ -17,7 +17,7 @@ from .._validate import as_float_array, positive_int
 from .base import select_action
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class BanditData:
     """Observed pulls.
 
@@ -38,6 +38,13 @@ class BanditData:
             )
         object.__setattr__(self, "features", x)
         object.__setattr__(self, "rewards", r)
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, BanditData):
+            return NotImplemented
+        return np.array_equal(self.features, other.features) and np.array_equal(self.rewards, other.rewards)
+
+    __hash__ = None  # type: ignore[assignment]  # arrays are mutable
 
 
 def harm_table(max_mean: int, sigma: float, harm_threshold: float) -> np.ndarray:

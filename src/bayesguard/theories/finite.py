@@ -16,7 +16,7 @@ from .._validate import as_float_array, probabilities
 from .base import select_action
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class FiniteData:
     """Observed (action, outcome) pairs.
 
@@ -40,6 +40,13 @@ class FiniteData:
             raise TypeError("FiniteData: actions and outcomes must be integer indices")
         object.__setattr__(self, "actions", a.astype(np.int64))
         object.__setattr__(self, "outcomes", o.astype(np.int64))
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, FiniteData):
+            return NotImplemented
+        return np.array_equal(self.actions, other.actions) and np.array_equal(self.outcomes, other.outcomes)
+
+    __hash__ = None  # type: ignore[assignment]  # arrays are mutable
 
 
 @dataclass(frozen=True)

@@ -1,0 +1,231 @@
+"""Gymnasium environments and the GuardWrapper: API conformance, vetoes, posterior updates, failing closed."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+
+gym = pytest.importorskip("gymnasium")
+from gymnasium.utils.env_checker import check_env  # noqa: E402
+
+from bayesguard import Guardrail, exact_posterior  # noqa: E402
+from bayesguard.envs import BANDIT_ID, ExplodingBanditEnv, FiniteWorldEnv, GuardWrapper  # noqa: E402
+from bayesguard.experiments.two_doors import OUTCOME_REWARD, two_doors_family  # noqa: E402
+from bayesguard.theories import BanditData  # noqa: E402
+
+
+class StepSpy(gym.Wrapper):
+    """Records every action that reaches the inner environment."""
+
+    def __init__(self, env):
+        super().__init__(env)
+        self.received: list[int] = []
+
+    def step(self, action):
+        self.received.append(int(action))
+        return self.env.step(action)
+
+
+def bandit_guard(rule="cautious", threshold=0.01, **kw):
+    env = ExplodingBanditEnv(n_arms=4, n_features=4, horizon=10)
+    return env, Guardrail(env.family, exact_posterior(env.family), rule, threshold, **kw)
+
+
+@pytest.mark.filterwarnings("ignore:.*different from the unwrapped")
+def test_envs_pass_gymnasium_checker():
+    check_env(ExplodingBanditEnv(), skip_render_check=True)
+    check_env(FiniteWorldEnv(two_doors_family(), OUTCOME_REWARD, horizon=5), skip_render_check=True)
+    env, guard = bandit_guard(threshold=0.5)
+    check_env(GuardWrapper(env, guard, max_vetoes=5), skip_render_check=True)
+
+
+def test_registered_id_makes_the_bandit():
+    env = gym.make(BANDIT_ID, n_arms=3, n_features=2)
+    obs, _ = env.reset(seed=1)
+    assert obs.shape == (3, 2)
+    assert isinstance(env.unwrapped, ExplodingBanditEnv)
+
+
+def test_bandit_rewards_and_true_harm_follow_the_true_theory():
+    env = ExplodingBanditEnv(n_arms=2, n_features=3, horizon=4000, explode=False)
+    w, f = np.array([1, 1, 1]), np.array([[1, 1, 1], [1, 0, 0]])
+    env.reset(seed=3, options={"weights": w, "features": f})
+    rewards, harms, true_harm = [], [], None
+    for _ in range(4000):
+        _, r, term, trunc, info = env.step(0)
+        rewards.append(r)
+        harms.append(info["harm"])
+        true_harm = info["true_harm"]
+        assert not term
+    rewards = np.array(rewards)
+    # mean w.f_0 = 3, sd 1: sample mean within 4 standard errors
+    assert abs(rewards.mean() - 3.0) < 4 / math.sqrt(4000)
+    assert true_harm == pytest.approx(0.15865525393145707)  # 1 - Phi(1)
+    se = math.sqrt(true_harm * (1 - true_harm) / 4000)
+    assert abs(np.mean(harms) - true_harm) < 4 * se
+    assert trunc  # horizon reached on the last step
+
+
+def test_bandit_explosion_terminates_and_bad_options_are_named():
+    env = ExplodingBanditEnv(n_arms=1, n_features=10, harm_threshold=4.0)
+    env.reset(seed=0, options={"weights": np.ones(10), "features": np.ones((1, 10))})
+    _, r, term, _, info = env.step(0)  # mean 10: explodes with probability ~1
+    assert term and info["harm"] and r > 4
+    with pytest.raises(ValueError, match=r"options\['weights'\]"):
+        env.reset(options={"weights": np.full(10, 2)})
+    with pytest.raises(ValueError, match="action"):
+        env.step(5)
+
+
+def test_veto_never_reaches_the_environment():
+    env, guard = bandit_guard(rule="cautious", threshold=0.001, alpha=0.01)
+    spy = StepSpy(env)
+    wrapped = GuardWrapper(spy, guard)
+    rng = np.random.default_rng(0)
+    n_vetoed = n_passed = 0
+    for ep in range(30):
+        _, info = wrapped.reset(seed=ep)
+        done = False
+        while not done:
+            mask = info["action_mask"]
+            a = int(rng.integers(4))
+            before = len(spy.received)
+            _, _, term, trunc, info = wrapped.step(a)
+            if mask[a]:
+                assert not info["vetoed"] and info["verdict"].allowed
+                assert spy.received[before:] == [a]
+                n_passed += 1
+            else:
+                assert info["vetoed"] and info["verdict"].decision.value == "REJECT"
+                assert len(spy.received) == before
+                n_vetoed += 1
+            done = term or trunc
+    assert n_vetoed > 0 and n_passed > 0
+    assert wrapped.n_vetoed == n_vetoed and len(spy.received) == n_passed
+
+
+def test_wrapper_posterior_is_the_exact_posterior_of_the_pulls():
+    env, guard = bandit_guard(rule="none")
+    wrapped = GuardWrapper(env, guard)
+    wrapped.reset(seed=5)
+    feats, rewards = [], []
+    for a in (0, 1, 2, 3, 0):
+        _, r, term, trunc, info = wrapped.step(a)
+        feats.append(info["features"])
+        rewards.append(r)
+        if term or trunc:
+            break
+    expected = exact_posterior(env.family, BanditData(np.array(feats), np.array(rewards)))
+    np.testing.assert_allclose(guard.posterior.probs, expected.probs, atol=1e-12)
+    wrapped.reset(seed=6)  # a new world: back to the prior
+    np.testing.assert_allclose(guard.posterior.probs, exact_posterior(env.family).probs)
+
+
+def test_guarded_random_agent_dies_less_than_unguarded():
+    def death_rate(rule):
+        env = ExplodingBanditEnv(n_arms=10, n_features=10, horizon=25)
+        guard = Guardrail(env.family, exact_posterior(env.family), rule, 0.01, alpha=0.1, ties="worst")
+        wrapped = GuardWrapper(env, guard)
+        rng = np.random.default_rng(1)
+        deaths = 0
+        n = 60
+        for ep in range(n):
+            _, info = wrapped.reset(seed=100 + ep)
+            done = False
+            while not done:
+                mask = info["action_mask"]
+                if not mask.any():
+                    break
+                a = int(rng.choice(np.flatnonzero(mask)))
+                _, _, term, trunc, info = wrapped.step(a)
+                deaths += bool(info.get("harm"))
+                done = term or trunc
+        return deaths / n
+
+    unguarded, guarded = death_rate("none"), death_rate("cautious")
+    # unguarded random agent: ~45% deaths in this world; guarded: near zero
+    assert unguarded > 0.25
+    assert guarded <= unguarded - 0.2
+
+
+def test_context_error_fails_closed_and_env_is_not_stepped():
+    env, guard = bandit_guard(rule="none")  # would allow everything
+
+    def broken(_env):
+        raise RuntimeError("sensor offline")
+
+    spy = StepSpy(env)
+    wrapped = GuardWrapper(spy, guard, context_fn=broken)
+    _, info = wrapped.reset(seed=0)
+    assert not info["action_mask"].any()
+    _, r, term, trunc, info = wrapped.step(0)
+    assert spy.received == []
+    assert info["vetoed"] and info["all_rejected"] and trunc and not term and r == 0.0
+    assert "sensor offline" in info["verdict"].reason
+
+
+def test_failed_posterior_update_rejects_until_reset():
+    env, guard = bandit_guard(rule="none")
+
+    def bad_datum(obs, action, reward, info):
+        raise ValueError("corrupt record")
+
+    wrapped = GuardWrapper(env, guard, datum_fn=bad_datum)
+    wrapped.reset(seed=0)
+    _, _, _, _, info = wrapped.step(1)
+    assert not info["vetoed"]  # the first action was checked before the failure
+    assert not info["action_mask"].any()
+    _, _, _, trunc, info = wrapped.step(1)
+    assert info["vetoed"] and trunc and "corrupt record" in info["verdict"].reason
+    _, info = wrapped.reset(seed=1)
+    assert info["action_mask"].all()
+
+
+def test_bad_action_is_vetoed_not_passed_on():
+    env, guard = bandit_guard(rule="none")
+    spy = StepSpy(env)
+    wrapped = GuardWrapper(spy, guard)
+    wrapped.reset(seed=0)
+    for bad in (7, -1, 1.5):
+        _, _, _, _, info = wrapped.step(bad)
+        assert info["vetoed"] and "action" in info["verdict"].reason
+    assert spy.received == []
+
+
+def test_max_vetoes_truncates_a_stubborn_agent():
+    env, guard = bandit_guard(rule="none")
+    wrapped = GuardWrapper(env, guard, max_vetoes=3)
+    wrapped.reset(seed=0)
+    truncs = [wrapped.step(99)[3] for _ in range(3)]
+    assert truncs == [False, False, True]
+
+
+def test_two_doors_guarded_never_dies():
+    family = two_doors_family()
+    rng = np.random.default_rng(0)
+    for rule, expect_death in (("none", True), ("cautious", False)):
+        guard = Guardrail(family, exact_posterior(family), rule, 0.1, alpha=0.1)
+        wrapped = GuardWrapper(FiniteWorldEnv(family, OUTCOME_REWARD), guard)
+        deaths = 0
+        for ep in range(200):
+            _, info = wrapped.reset(seed=ep)
+            allowed = np.flatnonzero(info["action_mask"])
+            _, _, _, _, info = wrapped.step(int(rng.choice(allowed)))
+            deaths += info.get("harm", False)
+        # random unguarded door: P(death) = 1/4, so 200 episodes see deaths w.p. ~1 - 0.75**200
+        assert (deaths > 0) == expect_death
+
+
+def test_wrapper_constructor_errors_name_the_field():
+    env, guard = bandit_guard()
+    with pytest.raises(TypeError, match="guard"):
+        GuardWrapper(env, "not a guard")
+    other = ExplodingBanditEnv(n_arms=3, n_features=4)
+    with pytest.raises(ValueError, match="guard"):
+        GuardWrapper(other, guard)
+    with pytest.raises(TypeError, match="family"):
+        FiniteWorldEnv("two doors")
+    with pytest.raises(ValueError, match="outcome_rewards"):
+        FiniteWorldEnv(two_doors_family(), [1.0, 2.0])
