@@ -145,13 +145,27 @@ class Posterior:
     @classmethod
     def load(cls, path: str | Path) -> Posterior:
         """Read a file written by :meth:`save`; raises ValueError on any other file."""
-        with np.load(Path(path), allow_pickle=False) as f:
-            missing = {"theories", "log_weights", "meta"} - set(f.files)
-            if missing:
-                raise ValueError(f"{path}: not a bayesguard posterior (missing {sorted(missing)})")
-            meta = json.loads(str(f["meta"]))
-            if meta.get("format") != FORMAT:
-                raise ValueError(f"{path}: format is {meta.get('format')!r}, expected {FORMAT!r}")
-            if meta.get("version") != VERSION:
-                raise ValueError(f"{path}: unsupported version {meta.get('version')!r}")
-            return cls(f["theories"], f["log_weights"], meta["kind"], meta.get("family"))
+        path = Path(path)
+        try:
+            with np.load(path, allow_pickle=False) as f:
+                missing = {"theories", "log_weights", "meta"} - set(f.files)
+                if missing:
+                    raise ValueError(f"{path}: not a bayesguard posterior (missing {sorted(missing)})")
+                meta = json.loads(str(f["meta"]))
+                if not isinstance(meta, dict):
+                    raise ValueError(f"{path}: meta must be a JSON object, got {type(meta).__name__}")
+                if meta.get("format") != FORMAT:
+                    raise ValueError(f"{path}: format is {meta.get('format')!r}, expected {FORMAT!r}")
+                if meta.get("version") != VERSION:
+                    raise ValueError(f"{path}: unsupported version {meta.get('version')!r}")
+                if "kind" not in meta:
+                    raise ValueError(f"{path}: meta has no 'kind'")
+                return cls(f["theories"], f["log_weights"], meta["kind"], meta.get("family"))
+        except FileNotFoundError:
+            raise
+        except ValueError:
+            raise
+        except Exception as exc:  # not an .npz archive, truncated, unreadable
+            raise ValueError(
+                f"{path}: not a readable bayesguard posterior ({type(exc).__name__}: {exc})"
+            ) from exc

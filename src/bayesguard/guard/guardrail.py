@@ -76,6 +76,7 @@ class Guardrail:
     def check(self, context: Any, action: int) -> Verdict:
         """Verdict on ``action`` in ``context``; never raises, never ALLOWs after an error."""
         try:
+            action = action_index(action, self.family.n_actions)
             return self._record(self._check_all(context, action)[0])
         except Exception as exc:  # fail closed
             return self._record(self._error_verdict(action, exc))
@@ -102,6 +103,11 @@ class Guardrail:
         actions = list(range(n_actions)) if action is None else [action_index(action, n_actions)]
         theories = self.posterior.theories
         harm = np.asarray(self.family.harm_prob(theories, context), dtype=np.float64)
+        if harm.shape != (self.posterior.n_theories, n_actions):
+            raise ValueError(
+                f"family.harm_prob returned shape {harm.shape}, expected "
+                f"(n_theories, n_actions) = ({self.posterior.n_theories}, {n_actions})"
+            )
         probs = self.posterior.probs
         true_harm = None
         if self.rule is Rule.ORACLE:
@@ -160,14 +166,14 @@ class Guardrail:
         )
 
     def _record(self, verdict: Verdict) -> Verdict:
-        self.history.append(verdict)
         if self.audit_path is not None:
             try:
                 with self.audit_path.open("a") as fh:
                     fh.write(verdict.to_json() + "\n")
             except OSError as exc:
                 if verdict.allowed:  # an unlogged ALLOW is not an ALLOW
-                    return self._error_verdict(verdict.action, exc)
+                    verdict = self._error_verdict(verdict.action, exc)
+        self.history.append(verdict)
         return verdict
 
 

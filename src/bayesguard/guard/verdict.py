@@ -47,6 +47,14 @@ class Verdict:
     witness_prob: float | None = None
     reason: str = ""
 
+    def __post_init__(self) -> None:
+        try:
+            object.__setattr__(self, "decision", Decision(self.decision))
+        except ValueError:
+            raise ValueError(
+                f"decision: expected one of {[d.value for d in Decision]}, got {self.decision!r}"
+            ) from None
+
     @property
     def allowed(self) -> bool:
         return self.decision is Decision.ALLOW

@@ -90,6 +90,8 @@ class LinearBanditFamily:
         th = as_float_array(theories, "theories", ndim=2)
         if th.shape[1] != self.n_features:
             raise ValueError(f"theories: expected shape (n_theories, {self.n_features}), got {th.shape}")
+        if np.any((th != 0) & (th != 1)):
+            raise ValueError("theories: weights must be 0 or 1")
         return th
 
     def _context(self, context: object) -> np.ndarray:
