@@ -1,0 +1,69 @@
+"""The posterior over DAG structures: a local score (BGe / BDeu) plus a structure prior, and its exact
+enumeration for small ``d``.
+
+``log p(G | D) = sum_j [local(j, pa_j) + prior(j, pa_j)] - log Z``; :class:`StructureScore` exposes the
+per-(node, parent set) sum so that exact enumeration, MCMC and GFlowNet rewards use one cached source.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from ...posterior import Posterior
+from .dag import enumerate_dags, parent_masks
+from .prior import StructurePrior
+from .scores import LocalScore, ScoreCache
+
+FAMILY = "causal-dag"
+
+
+@dataclass
+class StructureScore:
+    """Cached decomposable log posterior over DAGs (unnormalised).
+
+    Attributes:
+        scorer: a :class:`LocalScore` (``BGeScore`` or ``BDeuScore``) on the data.
+        prior: the :class:`StructurePrior` (default: uniform over DAGs on the scorer's ``d`` nodes).
+    """
+
+    scorer: LocalScore
+    prior: StructurePrior | None = None
+    cache: ScoreCache = field(init=False, repr=False)
+
+    def __post_init__(self) -> None:
+        self.cache = ScoreCache(self.scorer)
+        if self.prior is None:
+            self.prior = StructurePrior.make(int(self.scorer.d))
+        if self.prior.d != self.scorer.d:
+            raise ValueError(f"prior: has {self.prior.d} variables but the data have {self.scorer.d}")
+
+    @property
+    def d(self) -> int:
+        return self.cache.d
+
+    @property
+    def names(self) -> tuple[str, ...]:
+        return self.prior.names  # type: ignore[union-attr]
+
+    def local_many(self, nodes: np.ndarray, masks: np.ndarray) -> np.ndarray:
+        """Local log score plus log prior: ``(m,) nodes, (m,) int64 masks -> (m,)``."""
+        return self.cache.local_many(nodes, masks) + self.prior.local_many(nodes, masks)  # type: ignore[union-attr]
+
+    def log_posterior(self, adj: np.ndarray) -> np.ndarray:
+        """Unnormalised ``log p(G) + log p(D | G)`` of ``(n, d, d)`` acyclic graphs -> ``(n,)``."""
+        masks = parent_masks(adj)
+        nodes = np.broadcast_to(np.arange(self.d), masks.shape)
+        return self.local_many(nodes.ravel(), masks.ravel()).reshape(masks.shape).sum(axis=1)
+
+
+def exact_structure_posterior(score: StructureScore) -> Posterior:
+    """The exact posterior over every DAG on ``d <= 5`` nodes (29,281 DAGs at ``d = 5``).
+
+    Returns:
+        a :class:`Posterior` of kind ``"exact"`` whose theories are ``(n_dags, d, d)`` bool adjacency
+        matrices in the order of :func:`enumerate_dags`.
+    """
+    dags = enumerate_dags(score.d)
+    return Posterior.from_log_weights(dags, score.log_posterior(dags), "exact", FAMILY)
