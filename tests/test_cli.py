@@ -50,3 +50,26 @@ def test_bad_arguments_exit_with_a_clear_error(argv, message, capsys, tmp_path):
         main([*argv, "--out", str(tmp_path)])
     assert exc.value.code == 2
     assert message in capsys.readouterr().err
+
+
+def test_bench_structure_writes_raw_summary_and_plot(tmp_path):
+    pytest.importorskip("torch")
+    args = ["bench", "structure", "--seeds", "2", "--budgets", "0.5,1", "--quiet", "--out", str(tmp_path)]
+    assert main(args) == 0
+    with (tmp_path / "structure_small_raw.csv").open() as fh:
+        raw = list(csv.DictReader(fh))
+    assert len(raw) == 2 * 2 * 2  # seeds x samplers x budgets
+    assert all(0 <= float(r["jsd"]) <= 0.6932 for r in raw)
+    with (tmp_path / "structure_small.csv").open() as fh:
+        summary = list(csv.DictReader(fh))
+    assert {(r["sampler"], float(r["budget_s"])) for r in summary} == {
+        (s, b) for s in ("gflownet", "mcmc") for b in (0.5, 1.0)
+    }
+    assert (tmp_path / "structure_small.png").stat().st_size > 10_000
+    assert json.loads((tmp_path / "structure_small_run.json").read_text())["seeds"] == [0, 1]
+
+
+def test_bench_structure_rejects_unknown_sampler(capsys):
+    with pytest.raises(SystemExit):
+        main(["bench", "structure", "--samplers", "gibbs"])
+    assert "gflownet and/or mcmc" in capsys.readouterr().err

@@ -195,6 +195,66 @@ def cmd_bench_bandit(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_bench_structure(args: argparse.Namespace) -> int:
+    try:
+        from .experiments.structure_small import run_structure_small, summarise
+    except ImportError as exc:
+        print(f"bench structure needs PyTorch: pip install 'bayesguard[gfn]' ({exc})", file=sys.stderr)
+        return 2
+    out = Path(args.out)
+    seeds = list(range(args.seed, args.seed + args.seeds))
+    print(f"structure posterior, d = 5: seeds {seeds}, budgets {args.budgets} s, samplers {args.samplers}")
+    t0 = time.perf_counter()
+    rows = run_structure_small(seeds, args.budgets, samplers=args.samplers, progress=not args.quiet)
+    summary = summarise(rows)
+    raw = write_csv(rows, out / "structure_small_raw.csv")
+    summ = write_csv(summary, out / "structure_small.csv")
+    meta = write_json(
+        {
+            "command": " ".join(sys.argv),
+            "seeds": seeds,
+            "budgets_s": args.budgets,
+            "samplers": args.samplers,
+            "seconds": time.perf_counter() - t0,
+            "files": [raw.name, summ.name],
+        },
+        out / "structure_small_run.json",
+    )
+    print(
+        _table(
+            [
+                [
+                    r["sampler"],
+                    f"{r['budget_s']:g}",
+                    _pm(r["jsd"], r["jsd_se"], 4),
+                    _pm(r["jsd_samples"], r["jsd_samples_se"], 4),
+                    _pm(r["edge_rmse"], r["edge_rmse_se"], 4),
+                    f"{r['edge_pearson']:.4f}",
+                ]
+                for r in summary
+            ],
+            ["sampler", "seconds", "JSD ± 2se", "JSD (samples) ± 2se", "edge RMSE ± 2se", "edge r"],
+        )
+    )
+    print(f"wrote {raw}, {summ}, {meta}")
+    if not args.no_plots:
+        try:
+            from .experiments.plots import plot_structure_small
+
+            print(f"wrote {plot_structure_small(summary, out / 'structure_small.png')}")
+        except ImportError as exc:
+            print(f"no plots: {exc}")
+    return 0
+
+
+def _samplers(text: str) -> list[str]:
+    vals = [t.strip() for t in text.split(",") if t.strip()]
+    bad = [v for v in vals if v not in ("gflownet", "mcmc")]
+    if not vals or bad:
+        raise argparse.ArgumentTypeError(f"expected gflownet and/or mcmc, comma-separated, got {text!r}")
+    return vals
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="bayesguard", description="A Bayesian harm guardrail between an AI agent and the world."
@@ -220,6 +280,20 @@ def build_parser() -> argparse.ArgumentParser:
     bandit.add_argument("--tightness-episodes", type=_positive, default=None)
     bandit.add_argument("--no-plots", action="store_true")
     bandit.set_defaults(func=cmd_bench_bandit)
+
+    structure = bench_sub.add_parser(
+        "structure", help="d = 5 structure posterior: GFlowNet and MCMC against exact enumeration"
+    )
+    structure.add_argument("--seeds", type=_positive, default=10, help="number of seeds (datasets)")
+    structure.add_argument("--seed", type=int, default=0, help="first seed")
+    structure.add_argument(
+        "--budgets", type=_floats, default=[60.0, 300.0, 1200.0], help="seconds, comma-separated"
+    )
+    structure.add_argument("--samplers", type=_samplers, default=["gflownet", "mcmc"])
+    structure.add_argument("--out", default="bayesguard-out/structure")
+    structure.add_argument("--quiet", action="store_true", help="no progress bars")
+    structure.add_argument("--no-plots", action="store_true")
+    structure.set_defaults(func=cmd_bench_structure)
     return parser
 
 
