@@ -167,3 +167,20 @@ def test_jensen_shannon_bounds():
     p = np.array([0.5, 0.5, 0, 0])
     assert jensen_shannon(p, p) == 0
     assert math.isclose(jensen_shannon(p, p[::-1]), math.log(2))
+
+
+def test_mcmc_until_cuts_the_run_at_a_time(problem):
+    score, exact = problem
+    run = structure_mcmc(score, n_chains=2, n_steps=10**7, thin=2, time_budget=1.0, seed=3, progress=False)
+    early = run.until(0.3)
+    assert early.samples.shape[1] < run.samples.shape[1]
+    kept = run.all_seconds[run.all_seconds <= 0.3]
+    assert early.samples.shape[1] == kept.size - kept.size // 2
+    np.testing.assert_array_equal(early.samples, run.all_samples[:, kept.size // 2 : kept.size])
+    assert (
+        compare_to_exact(exact, run.posterior())["jsd"]
+        <= compare_to_exact(exact, early.posterior())["jsd"] + 0.01
+    )
+    fixed = structure_mcmc(score, n_chains=2, n_steps=200, burn_in=50, progress=False)
+    with pytest.raises(ValueError, match="until"):
+        fixed.until(0.1)

@@ -205,7 +205,9 @@ def cmd_bench_structure(args: argparse.Namespace) -> int:
     seeds = list(range(args.seed, args.seed + args.seeds))
     print(f"structure posterior, d = 5: seeds {seeds}, budgets {args.budgets} s, samplers {args.samplers}")
     t0 = time.perf_counter()
-    rows = run_structure_small(seeds, args.budgets, samplers=args.samplers, progress=not args.quiet)
+    rows = run_structure_small(
+        seeds, args.budgets, samplers=args.samplers, workers=args.workers, progress=not args.quiet
+    )
     summary = summarise(rows)
     raw = write_csv(rows, out / "structure_small_raw.csv")
     summ = write_csv(summary, out / "structure_small.csv")
@@ -215,6 +217,8 @@ def cmd_bench_structure(args: argparse.Namespace) -> int:
             "seeds": seeds,
             "budgets_s": args.budgets,
             "samplers": args.samplers,
+            "workers": args.workers,
+            "note": "each (seed, sampler) task runs in its own process on one core, `workers` at a time",
             "seconds": time.perf_counter() - t0,
             "files": [raw.name, summ.name],
         },
@@ -291,6 +295,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     structure.add_argument("--samplers", type=_samplers, default=["gflownet", "mcmc"])
     structure.add_argument("--out", default="bayesguard-out/structure")
+    structure.add_argument("--workers", type=_positive, default=2, help="processes, one core each")
     structure.add_argument("--quiet", action="store_true", help="no progress bars")
     structure.add_argument("--no-plots", action="store_true")
     structure.set_defaults(func=cmd_bench_structure)

@@ -46,6 +46,9 @@ class MCMCResult:
         r_hat_score: split-R-hat of the log score.
         n_steps: steps run per chain (including burn-in); may be fewer than asked under a time budget.
         seconds: wall-clock time of the run.
+        kept_seconds: ``(n_kept,)`` time since the start at which each kept draw was taken.
+        all_samples, all_log_scores, all_seconds: every kept draw *before* burn-in was discarded (used by
+            :meth:`until`); same layouts as above.
     """
 
     samples: np.ndarray
@@ -55,6 +58,34 @@ class MCMCResult:
     r_hat_score: float
     n_steps: int
     seconds: float
+    kept_seconds: np.ndarray | None = None
+    all_samples: np.ndarray | None = None
+    all_log_scores: np.ndarray | None = None
+    all_seconds: np.ndarray | None = None
+
+    def until(self, seconds: float) -> MCMCResult:
+        """The run as if stopped after ``seconds``: draws kept by then, the first half dropped as burn-in.
+
+        Only for runs started with ``burn_in=None`` (the default), whose draws are all recorded.
+        """
+        if self.all_samples is None or self.all_seconds is None or self.all_log_scores is None:
+            raise ValueError("until: the run kept no draws before burn-in (it was started with burn_in set)")
+        n = int(np.searchsorted(self.all_seconds, seconds, side="right"))
+        if n < 4:
+            raise ValueError(f"seconds: fewer than 4 draws were kept in the first {seconds:g} s")
+        half = n // 2
+        s, ls = self.all_samples[:, half:n], self.all_log_scores[:, half:n]
+        k, m, d = s.shape[0], s.shape[1], s.shape[-1]
+        return MCMCResult(
+            s,
+            ls,
+            self.acceptance,
+            split_r_hat(s.reshape(k, m, d * d)).reshape(d, d),
+            float(split_r_hat(ls[:, :, None])[0]),
+            self.n_steps,
+            float(min(seconds, self.seconds)),
+            self.all_seconds[half:n],
+        )
 
     @property
     def max_r_hat(self) -> float:
@@ -156,6 +187,7 @@ def structure_mcmc(
     accepted = np.zeros(k)
     kept_adj: list[np.ndarray] = []
     kept_score: list[np.ndarray] = []
+    kept_time: list[float] = []
     keep_from = 0 if burn_in is None else burn_in  # burn_in None: drop the first half at the end
     t0 = time.perf_counter()
     done = 0
@@ -196,20 +228,36 @@ def structure_mcmc(
         if step >= keep_from and (step - keep_from) % thin == 0:
             kept_adj.append(adj.copy())
             kept_score.append(node_scores.sum(axis=1))
+            kept_time.append(time.perf_counter() - t0)
         if step % 256 == 255:
             bar.update(256)
     bar.close()
     seconds = time.perf_counter() - t0
     samples = np.stack(kept_adj, axis=1) if kept_adj else np.zeros((k, 0, d, d), dtype=bool)
     log_scores = np.stack(kept_score, axis=1) if kept_score else np.zeros((k, 0))
+    times = np.asarray(kept_time)
+    all_samples = all_scores = all_times = None
     if burn_in is None:  # drop the first half of what was kept
+        all_samples, all_scores, all_times = samples, log_scores, times
         half = samples.shape[1] // 2
-        samples, log_scores = samples[:, half:], log_scores[:, half:]
+        samples, log_scores, times = samples[:, half:], log_scores[:, half:], times[half:]
     if samples.shape[1] == 0:
         raise ValueError("n_steps/time_budget: no draws kept after burn-in; run longer or thin less")
     r_edges = split_r_hat(samples.reshape(k, samples.shape[1], d * d)).reshape(d, d)
     r_score = float(split_r_hat(log_scores[:, :, None])[0])
-    return MCMCResult(samples, log_scores, accepted / max(done, 1), r_edges, r_score, done, seconds)
+    return MCMCResult(
+        samples,
+        log_scores,
+        accepted / max(done, 1),
+        r_edges,
+        r_score,
+        done,
+        seconds,
+        times,
+        all_samples,
+        all_scores,
+        all_times,
+    )
 
 
 def _has_cycle(adj: np.ndarray) -> bool:

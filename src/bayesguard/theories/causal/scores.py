@@ -227,6 +227,7 @@ class BGeScore:
         self.t = self.alpha_mu * (self.alpha_w - d - 1) / (self.alpha_mu + 1)
 
         xbar = x.mean(axis=0)
+        self.xbar = xbar  # (d,) sample mean, for the parameter posterior
         centred = x - xbar
         diff = xbar - self.mu0
         scatter = centred.T @ centred
