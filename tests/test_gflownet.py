@@ -109,7 +109,20 @@ def test_save_load_round_trip(tmp_path):
 def test_config_and_budget_errors():
     with pytest.raises(ValueError, match="epsilon"):
         GFlowNetConfig(epsilon=2.0)
+    with pytest.raises(ValueError, match="explore_stop"):
+        GFlowNetConfig(explore_stop=1.0)
     with pytest.raises(ValueError, match="hidden"):
         GFlowNetConfig(hidden=0)
     with pytest.raises(ValueError, match="steps/seconds"):
         DAGGFlowNet(make_score(3)).train(progress=False)
+
+
+def test_explore_stop_bounds_exploration_length():
+    """With explore_stop = q, fully random trajectories stop after ~1/q - 1 edges, not near-complete graphs."""
+    score = make_score(5)
+    model = DAGGFlowNet(score, GFlowNetConfig(seed=0, explore_stop=0.5, warmup=10**6, n_envs=256))
+    for _ in range(40):
+        model._explore()
+    edges = model.buffer.n_edges_next[: model.buffer.size]
+    # a geometric number of additions with mean 1: trajectories rarely pass 6 edges
+    assert np.mean(edges <= 3) > 0.9

@@ -38,7 +38,14 @@ from .policy import EdgePolicy
 
 @dataclass(frozen=True)
 class GFlowNetConfig:
-    """Hyperparameters of the DAG-GFlowNet (defaults tuned on d = 5, 2 CPU cores)."""
+    """Hyperparameters of the DAG-GFlowNet (defaults tuned on d = 5, 2 CPU cores).
+
+    For larger graphs two settings keep exploration from building near-complete graphs (a uniform
+    choice among ``d^2`` actions stops with probability ``~1/d^2``): ``explore_stop``, the probability
+    that the uniform exploration component stops (None: stop is one valid action among the others), and
+    ``stop_bias``, the initial bias of the policy's stop logit (``log d`` gives initial trajectories of
+    about ``d`` edges). Neither changes the loss or its optimum.
+    """
 
     hidden: int = 128
     layers: int = 2
@@ -50,6 +57,8 @@ class GFlowNetConfig:
     epsilon: float = 0.1
     temperature: float = 1.0
     huber_delta: float = 1.0
+    explore_stop: float | None = None
+    stop_bias: float = 0.0
     seed: int = 0
 
     def __post_init__(self) -> None:
@@ -61,6 +70,8 @@ class GFlowNetConfig:
             raise ValueError(f"epsilon: expected a number in [0, 1], got {self.epsilon!r}")
         if not (self.lr > 0 and self.temperature > 0 and self.huber_delta > 0):
             raise ValueError("lr, temperature, huber_delta: expected positive numbers")
+        if self.explore_stop is not None and not 0 < self.explore_stop < 1:
+            raise ValueError(f"explore_stop: expected None or a number in (0, 1), got {self.explore_stop!r}")
 
 
 class DAGGFlowNet:
@@ -78,6 +89,8 @@ class DAGGFlowNet:
         self.d = score.d
         torch.manual_seed(self.config.seed)
         self.policy = EdgePolicy(self.d, self.config.hidden, self.config.layers)
+        with torch.no_grad():
+            self.policy.stop_head.bias.fill_(self.config.stop_bias)
         self.optimizer = torch.optim.Adam(self.policy.parameters(), lr=self.config.lr)
         self.rng = np.random.default_rng(self.config.seed)
         self.buffer = ReplayBuffer(self.d, self.config.buffer_size)
@@ -103,6 +116,15 @@ class DAGGFlowNet:
         p = np.where(valid, p, 0.0)
         p /= p.sum(axis=1, keepdims=True)
         uni = valid / valid.sum(axis=1, keepdims=True)
+        if self.config.explore_stop is not None:  # stop with a fixed probability, else a uniform edge
+            edges = valid[:, :-1]
+            n_edges = edges.sum(axis=1, keepdims=True)
+            q = self.config.explore_stop
+            uni = np.concatenate(
+                [np.where(n_edges > 0, (1 - q) * edges / np.maximum(n_edges, 1), 0.0), np.zeros((k, 1))],
+                axis=1,
+            )
+            uni[:, -1] = 1.0 - uni[:, :-1].sum(axis=1)
         mix = (1 - epsilon) * p + epsilon * uni
         cdf = np.cumsum(mix, axis=1)
         u = self.rng.random((k, 1)) * cdf[:, -1:]
