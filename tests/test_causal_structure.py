@@ -184,3 +184,19 @@ def test_mcmc_until_cuts_the_run_at_a_time(problem):
     fixed = structure_mcmc(score, n_chains=2, n_steps=200, burn_in=50, progress=False)
     with pytest.raises(ValueError, match="until"):
         fixed.until(0.1)
+
+
+def test_from_table_validates_and_names_the_prior(tmp_path):
+    import pandas as pd
+
+    frame = pd.DataFrame(chain_data(), columns=["valve", "flow", "pressure", "temp"])
+    score = StructureScore.from_table(frame, required=[("valve", "flow")])
+    assert score.names == ("valve", "flow", "pressure", "temp")
+    post = exact_structure_posterior(score)
+    assert post.theories[post.probs > 0][:, 0, 1].all()
+    path = tmp_path / "plant.csv"
+    frame.assign(temp=1.0).to_csv(path, index=False)
+    with pytest.raises(ValueError, match="temp"):
+        StructureScore.from_table(path)
+    codes = pd.DataFrame({"a": ["on", "off"] * 20, "b": ["hi", "lo", "lo", "hi"] * 10})
+    assert StructureScore.from_table(codes, "discrete").d == 2

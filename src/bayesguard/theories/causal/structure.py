@@ -39,6 +39,28 @@ class StructureScore:
         if self.prior.d != self.scorer.d:
             raise ValueError(f"prior: has {self.prior.d} variables but the data have {self.scorer.d}")
 
+    @classmethod
+    def from_table(
+        cls,
+        data: object,
+        kind: str = "continuous",
+        *,
+        prior_kind: str = "uniform",
+        **prior_options: object,
+    ) -> StructureScore:
+        """Validate a DataFrame / CSV path / array and build its BGe (continuous) or BDeu (discrete) score.
+
+        ``prior_kind`` and ``prior_options`` go to :meth:`StructurePrior.make` with the table's column
+        names (e.g. ``required=[("valve", "pressure")]``).
+        """
+        from .data import validate_table
+        from .scores import BDeuScore, BGeScore
+
+        table = validate_table(data, kind)  # type: ignore[arg-type]
+        scorer: LocalScore = BGeScore(table.values) if kind == "continuous" else BDeuScore(table.values)
+        prior = StructurePrior.make(list(table.names), kind=prior_kind, **prior_options)  # type: ignore[arg-type]
+        return cls(scorer, prior)
+
     @property
     def d(self) -> int:
         return self.cache.d
