@@ -308,6 +308,13 @@ def cmd_bench_structure_scale(args: argparse.Namespace) -> int:
             f"{c['us_per_cached']:.2f} us cached"
         )
     print(f"wrote {raw}, {cost_path}, {meta}")
+    if not args.no_plots:
+        try:
+            from .experiments.plots import plot_structure_scale
+
+            print(f"wrote {plot_structure_scale(rows, out / 'structure_scale.png')}")
+        except ImportError as exc:
+            print(f"no plots: {exc}")
     return 0
 
 
@@ -371,6 +378,7 @@ def build_parser() -> argparse.ArgumentParser:
     scale.add_argument("--no-sachs", action="store_true")
     scale.add_argument("--out", default="bayesguard-out/structure-scale")
     scale.add_argument("--quiet", action="store_true")
+    scale.add_argument("--no-plots", action="store_true")
     scale.set_defaults(func=cmd_bench_structure_scale)
     return parser
 
