@@ -168,7 +168,7 @@ def plot_structure_small(summary: Sequence[dict], path: str | Path) -> Path:
         ax.axhline(target, color="k", lw=1, ls="--", label=f"target {target}")
         ax.set_xscale("log")
         ax.set_yscale("log")
-        ax.set_xlabel("wall-clock seconds (2 cores)")
+        ax.set_xlabel("wall-clock seconds (each sampler on one core of 2)")
         ax.set_ylabel(m)
         ax.legend(fontsize=8)
     fig.suptitle("d = 5 structure posterior: samplers against exact enumeration (mean over seeds)")
