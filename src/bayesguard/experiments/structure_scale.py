@@ -119,7 +119,12 @@ def run_structure_scale(
     workers: int = 2,
     progress: bool = True,
 ) -> list[dict]:
-    """One row per (problem, seed, sampler): expected SHD, edge AUROC, speed and memory."""
+    """One row per (problem, seed, sampler): expected SHD, edge AUROC, speed and memory.
+
+    ``peak_rss_mb`` is the worker process's resident-memory high-water mark so far: worker processes
+    are reused across tasks, so it bounds the task's peak from above (the first task of a worker is
+    exact).
+    """
     if budget <= 0:
         raise ValueError(f"budget: expected a positive number of seconds, got {budget!r}")
     tasks = [("synthetic", s, d, m, float(budget), n_samples) for d in dims for s in seeds for m in samplers]
