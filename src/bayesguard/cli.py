@@ -56,6 +56,19 @@ def _pm(mean: float, se: float, digits: int = 3) -> str:
     return f"{mean:.{digits}f} ± {2 * se:.{digits}f}"
 
 
+def _plot(name: str, rows: Sequence[dict], path: Path) -> None:
+    """Draw one of :mod:`bayesguard.experiments.plots` if matplotlib is there; say so if not."""
+    try:
+        from .experiments import plots
+    except ImportError as exc:
+        print(f"no plots: {exc}")
+        return
+    try:
+        print(f"wrote {getattr(plots, name)(rows, path)}")
+    except ImportError as exc:
+        print(f"no plots: {exc}")
+
+
 def cmd_demo(args: argparse.Namespace) -> int:
     out = Path(args.out)
     family = two_doors_family()
@@ -185,13 +198,8 @@ def cmd_bench_bandit(args: argparse.Namespace) -> int:
     )
     print(f"\ngrid {grid_s:.1f} s, tightness {tight_s:.1f} s; wrote {csv_path}, {tight_path}, {meta}")
     if not args.no_plots:
-        try:
-            from .experiments.plots import plot_grid, plot_tightness
-
-            print(f"wrote {plot_grid(rows, out / 'bandit_grid.png')}")
-            print(f"wrote {plot_tightness(tight, out / 'bandit_tightness.png')}")
-        except ImportError as exc:
-            print(f"no plots: {exc}")
+        _plot("plot_grid", rows, out / "bandit_grid.png")
+        _plot("plot_tightness", tight, out / "bandit_tightness.png")
     return 0
 
 
@@ -242,12 +250,7 @@ def cmd_bench_structure(args: argparse.Namespace) -> int:
     )
     print(f"wrote {raw}, {summ}, {meta}")
     if not args.no_plots:
-        try:
-            from .experiments.plots import plot_structure_small
-
-            print(f"wrote {plot_structure_small(summary, out / 'structure_small.png')}")
-        except ImportError as exc:
-            print(f"no plots: {exc}")
+        _plot("plot_structure_small", summary, out / "structure_small.png")
     return 0
 
 
@@ -309,12 +312,7 @@ def cmd_bench_structure_scale(args: argparse.Namespace) -> int:
         )
     print(f"wrote {raw}, {cost_path}, {meta}")
     if not args.no_plots:
-        try:
-            from .experiments.plots import plot_structure_scale
-
-            print(f"wrote {plot_structure_scale(rows, out / 'structure_scale.png')}")
-        except ImportError as exc:
-            print(f"no plots: {exc}")
+        _plot("plot_structure_scale", rows, out / "structure_scale.png")
     return 0
 
 
