@@ -22,6 +22,7 @@ from tqdm.auto import tqdm
 
 from .._validate import positive_int
 from ..posterior import Posterior
+from ..theories.causal.dag import is_acyclic, parent_masks
 
 
 class LocalScore(Protocol):
@@ -173,10 +174,10 @@ def structure_mcmc(
     adj = np.zeros((k, d, d), dtype=bool)
     if init is not None:
         adj[:] = np.asarray(init, dtype=bool)
-        if _has_cycle(adj):
+        if not is_acyclic(adj).all():
             raise ValueError("init: starting graphs must be acyclic")
     bits = np.int64(1) << np.arange(d, dtype=np.int64)
-    masks = (adj.astype(np.int64) * bits[None, :, None]).sum(axis=1)  # (K, d) parent bitmask of node j
+    masks = parent_masks(adj)  # (K, d) parent bitmask of node j
     node_scores = score.local_many(np.tile(np.arange(d), k), masks.ravel()).reshape(k, d)
     if not np.all(np.isfinite(node_scores)):
         raise ValueError(
@@ -258,12 +259,3 @@ def structure_mcmc(
         all_scores,
         all_times,
     )
-
-
-def _has_cycle(adj: np.ndarray) -> bool:
-    """Whether any graph of ``(K, d, d)`` has a directed cycle (nilpotency test)."""
-    a = adj.astype(np.float64)
-    p = a.copy()
-    for _ in range(adj.shape[-1]):
-        p = (p @ a > 0).astype(np.float64)
-    return bool(p.any())

@@ -17,6 +17,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from ...theories.causal.dag import closure_add_edge, parent_masks, transitive_closure
 from ...theories.causal.structure import StructureScore
 
 
@@ -68,10 +69,8 @@ class DAGEnv:
     def from_adjacency(self, adj: np.ndarray) -> DAGBatch:
         """A batch from ``(K, d, d)`` acyclic graphs (closure and scores computed)."""
         adj = np.asarray(adj, dtype=bool).copy()
-        closure = adj.copy()
-        for _ in range(max(1, int(np.ceil(np.log2(max(self.d, 2)))) + 1)):
-            closure = closure | (np.matmul(closure.astype(np.float32), closure.astype(np.float32)) > 0)
-        masks = (adj.astype(np.int64) * self._bits[None, :, None]).sum(axis=1)
+        closure = transitive_closure(adj)
+        masks = parent_masks(adj)
         k = adj.shape[0]
         nodes = np.tile(np.arange(self.d), k)
         node_scores = self.score.local_many(nodes, masks.ravel()).reshape(k, self.d)
@@ -98,12 +97,16 @@ class DAGEnv:
         batch.adj[rows, i, j] = True
         batch.masks[rows, j] |= self._bits[i]
         batch.node_scores[rows, j] += delta
-        src = batch.closure[rows, :, i]  # (K, d): who reaches i
-        src[rows, i] = True
-        dst = batch.closure[rows, j, :]  # (K, d): whom j reaches
-        dst[rows, j] = True
-        batch.closure |= src[:, :, None] & dst[:, None, :]
+        batch.closure = closure_add_edge(batch.closure, i, j)
         return batch
 
     def subset(self, batch: DAGBatch, index: np.ndarray) -> DAGBatch:
         return DAGBatch(batch.adj[index], batch.closure[index], batch.masks[index], batch.node_scores[index])
+
+    @staticmethod
+    def assign(batch: DAGBatch, index: np.ndarray, part: DAGBatch) -> None:
+        """Write the graphs of ``part`` into rows ``index`` of ``batch`` (in place)."""
+        batch.adj[index] = part.adj
+        batch.closure[index] = part.closure
+        batch.masks[index] = part.masks
+        batch.node_scores[index] = part.node_scores

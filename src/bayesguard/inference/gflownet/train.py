@@ -30,6 +30,7 @@ import torch
 from tqdm.auto import tqdm
 
 from ...posterior import Posterior
+from ...theories.causal.dag import closure_add_edge
 from ...theories.causal.structure import FAMILY, StructureScore
 from .buffer import ReplayBuffer
 from .env import DAGEnv
@@ -159,21 +160,9 @@ class DAGGFlowNet:
                 env.valid_actions(sub),
                 sub.adj.sum(axis=(1, 2)),
             )
-            s.adj[add], s.closure[add], s.masks[add], s.node_scores[add] = (
-                sub.adj,
-                sub.closure,
-                sub.masks,
-                sub.node_scores,
-            )
+            env.assign(s, add, sub)
         if stop.any():
-            fresh = env.reset(int(stop.sum()))
-            idx = np.flatnonzero(stop)
-            s.adj[idx], s.closure[idx], s.masks[idx], s.node_scores[idx] = (
-                fresh.adj,
-                fresh.closure,
-                fresh.masks,
-                fresh.node_scores,
-            )
+            env.assign(s, np.flatnonzero(stop), env.reset(int(stop.sum())))
 
     # ------------------------------------------------------------------ learning
     def loss(self, batch: dict[str, np.ndarray]) -> torch.Tensor:
@@ -275,11 +264,7 @@ class DAGGFlowNet:
                     idx = live[go]
                     i, j = np.divmod(a[go], self.d)
                     s.adj[idx, i, j] = True
-                    src = s.closure[idx, :, i]
-                    src[np.arange(idx.size), i] = True
-                    dst = s.closure[idx, j, :]
-                    dst[np.arange(idx.size), j] = True
-                    s.closure[idx] |= src[:, :, None] & dst[:, None, :]
+                    s.closure[idx] = closure_add_edge(s.closure[idx], i, j)
                 live = live[go]
             out.append(s.adj)
         return np.concatenate(out)
