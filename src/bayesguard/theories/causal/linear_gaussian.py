@@ -90,15 +90,46 @@ def sample_parameters(
         rng: a generator or seed.
         names: variable names (default ``x0..``).
     """
-    rng = np.random.default_rng(rng)
     a = np.asarray(adj, dtype=bool)
     if a.ndim != 3 or a.shape[1:] != (score.d, score.d):
         raise ValueError(f"adj: expected shape (n, {score.d}, {score.d}), got {a.shape}")
+    gam, z = parameter_noise(score, a.shape[0], rng)
+    return parameters_from_noise(score, a, gam, z, names)
+
+
+def parameter_noise(
+    score: BGeScore, n: int, rng: np.random.Generator | int | None = None
+) -> tuple[np.ndarray, np.ndarray]:
+    """The standard variates behind ``n`` parameter draws: ``gamma (n, d)`` and ``normal (n, d, d)``.
+
+    Reusing the same variates for different graphs (common random numbers) makes a Monte Carlo average
+    over parameters a deterministic function of the graph, which a Metropolis-Hastings search needs.
+    """
+    rng = np.random.default_rng(rng)
+    d = score.d
+    shape = (score.alpha_w + score.n_rows - d + 1) / 2.0
+    return rng.gamma(shape, 1.0, (n, d)), rng.standard_normal((n, d, d))
+
+
+def parameters_from_noise(
+    score: BGeScore,
+    adj: np.ndarray,
+    gam: np.ndarray,
+    z: np.ndarray,
+    names: Sequence[str] | None = None,
+) -> LinearGaussianTheories:
+    """Parameters of graphs ``adj (n, d, d)`` from the variates of :func:`parameter_noise`.
+
+    ``gam (n, d)`` and ``z (n, d, d)`` (or ``(1, ...)``, shared by every graph) are transformed into the
+    BGe posterior's ``sigma_j^2`` and ``b_j`` (see the module docstring).
+    """
+    a = np.asarray(adj, dtype=bool)
     n, d = a.shape[0], score.d
     names = tuple(names) if names is not None else tuple(f"x{i}" for i in range(d))
+    gam = np.broadcast_to(gam, (n, d))
+    z = np.broadcast_to(z, (n, d, d))
     r = score.R
     mu_post = (score.alpha_mu * score.mu0 + score.n_rows * score.xbar) / (score.alpha_mu + score.n_rows)
-    shape = (score.alpha_w + score.n_rows - d + 1) / 2.0
     weights = np.zeros((n, d, d))
     noise = np.zeros((n, d))
     eye = np.eye(d)
@@ -109,10 +140,9 @@ def sample_parameters(
         rhs = r[None, :, j] * m  # (n, d)
         b_mean = np.linalg.solve(big, rhs[:, :, None])[:, :, 0]
         schur = r[j, j] - np.einsum("nd,nd->n", rhs, b_mean)
-        var = schur / 2.0 / rng.gamma(shape, 1.0, n)  # InvGamma(shape, schur / 2)
+        var = schur / 2.0 / gam[:, j]  # InvGamma(shape, schur / 2)
         chol = np.linalg.cholesky(big)  # big = L L^T; y = L^-T z ~ N(0, big^-1)
-        z = rng.standard_normal((n, d, 1))
-        y = np.linalg.solve(np.swapaxes(chol, 1, 2), z)[:, :, 0]
+        y = np.linalg.solve(np.swapaxes(chol, 1, 2), z[:, :, j, None])[:, :, 0]
         weights[:, :, j] = (b_mean + np.sqrt(var)[:, None] * y) * m
         noise[:, j] = var
     intercept = mu_post[None, :] - np.einsum("nij,i->nj", weights, mu_post)
