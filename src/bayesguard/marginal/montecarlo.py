@@ -82,9 +82,7 @@ def monte_carlo_harm(
     if not 0.0 < delta < 1.0:
         raise ValueError(f"delta: expected a number in (0, 1), got {delta!r}")
     if not 0.0 <= sampler_error <= 1.0:
-        raise ValueError(
-            f"sampler_error: expected a TV distance in [0, 1], got {sampler_error!r}"
-        )
+        raise ValueError(f"sampler_error: expected a TV distance in [0, 1], got {sampler_error!r}")
     if kind not in ("exact", "samples", "weighted"):
         raise ValueError(f"kind: expected 'exact', 'samples' or 'weighted', got {kind!r}")
     if kind == "samples":
