@@ -47,7 +47,7 @@ def spec(**kw):
 
 
 def test_spec_validation_names_the_field():
-    assert spec().action_names == ("do()", "do(valve=1)", "do(valve=-1, flow=0.5)")
+    assert spec().action_names == ("do nothing", "do(valve=1)", "do(valve=-1, flow=0.5)")
     bad = [
         (dict(harm="speed > 1"), "harm: unknown variable 'speed'"),
         (dict(harm="pressure == 1"), "needs a discrete model"),

@@ -7,9 +7,9 @@ import math
 import numpy as np
 import pytest
 
-from bayesguard.inference.mcmc import _reaches, split_r_hat, structure_mcmc
+from bayesguard.inference.mcmc import split_r_hat, structure_mcmc
 from bayesguard.theories.causal.compare import compare_to_exact, jensen_shannon
-from bayesguard.theories.causal.dag import enumerate_dags, transitive_closure
+from bayesguard.theories.causal.dag import enumerate_dags, reaches, transitive_closure
 from bayesguard.theories.causal.prior import StructurePrior
 from bayesguard.theories.causal.scores import BGeScore
 from bayesguard.theories.causal.structure import StructureScore, exact_structure_posterior
@@ -117,7 +117,7 @@ def test_reachability_matches_transitive_closure():
     src, dst = rng.integers(0, 4, 200), rng.integers(0, 4, 200)
     closure = transitive_closure(dags)
     expected = closure[np.arange(200), src, dst] | (src == dst)
-    np.testing.assert_array_equal(_reaches(dags, src, dst), expected)
+    np.testing.assert_array_equal(reaches(dags, src, dst), expected)
 
 
 def test_mcmc_reaches_the_exact_posterior(problem):

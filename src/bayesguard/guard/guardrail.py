@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import math
 from pathlib import Path
 from typing import Any
@@ -12,6 +11,7 @@ import numpy as np
 from .._validate import action_index, unit_interval
 from ..posterior import Posterior
 from ..theories.base import TheoryFamily
+from .audit import read_audit_log, record
 from .rules import Rule, harm_estimate
 from .verdict import Decision, Verdict
 
@@ -166,18 +166,9 @@ class Guardrail:
         )
 
     def _record(self, verdict: Verdict) -> Verdict:
-        if self.audit_path is not None:
-            try:
-                with self.audit_path.open("a") as fh:
-                    fh.write(verdict.to_json() + "\n")
-            except OSError as exc:
-                if verdict.allowed:  # an unlogged ALLOW is not an ALLOW
-                    verdict = self._error_verdict(verdict.action, exc)
+        verdict = record(verdict, self.audit_path, self._error_verdict)
         self.history.append(verdict)
         return verdict
 
 
-def read_audit_log(path: str | Path) -> list[Verdict]:
-    """Read the JSON-lines audit log written by a :class:`Guardrail`."""
-    with Path(path).open() as fh:
-        return [Verdict.from_dict(json.loads(line)) for line in fh if line.strip()]
+__all__ = ["Guardrail", "read_audit_log"]

@@ -33,6 +33,14 @@ class Verdict:
         witness_theory: that theory rendered by the family's ``describe``.
         witness_prob: posterior probability of the witness theory.
         reason: one line a person can read.
+        posterior_upper: an upper confidence bound on ``posterior_harm`` (NaN if not computed).
+        epistemic: bits of the harm event's entropy due to disagreement between theories (mutual
+            information), or None.
+        aleatoric: bits of expected per-theory entropy (the world's own noise), or None.
+        witness_source: where the witness came from: ``"posterior"``, ``"search"`` or ``"human"``.
+        suggestion: for ASK, the safe action or experiment that best separates the theories in play.
+        explanation: the witness theory's causal path from the action to harm, edges with their
+            posterior probabilities.
     """
 
     decision: Decision
@@ -46,6 +54,12 @@ class Verdict:
     witness_theory: str | None = None
     witness_prob: float | None = None
     reason: str = ""
+    posterior_upper: float = math.nan
+    epistemic: float | None = None
+    aleatoric: float | None = None
+    witness_source: str | None = None
+    suggestion: str | None = None
+    explanation: str | None = None
 
     def __post_init__(self) -> None:
         try:
@@ -63,7 +77,7 @@ class Verdict:
         """A JSON-ready dict (NaN becomes None)."""
         out = asdict(self)
         out["decision"] = self.decision.value
-        for key in ("harm_estimate", "posterior_harm"):
+        for key in _FLOAT_FIELDS:
             if isinstance(out[key], float) and math.isnan(out[key]):
                 out[key] = None
         return out
@@ -76,7 +90,7 @@ class Verdict:
         """Inverse of :meth:`to_dict`, for replaying an audit log."""
         d = dict(data)
         d["decision"] = Decision(d["decision"])
-        for key in ("harm_estimate", "posterior_harm"):
+        for key in _FLOAT_FIELDS:
             d[key] = math.nan if d.get(key) is None else float(d[key])
         return cls(**d)
 
@@ -88,3 +102,29 @@ class Verdict:
             parts.append(f"posterior_harm={self.posterior_harm:.4g}")
         parts.append(self.reason)
         return "  ".join(parts)
+
+    def explain(self) -> str:
+        """A few lines a person can read: the decision, the numbers, the witness and its causal path."""
+        lines = [str(self)]
+        if not math.isnan(self.posterior_upper):
+            lines.append(
+                f"  posterior-predictive harm {self.posterior_harm:.4g}, "
+                f"upper bound {self.posterior_upper:.4g}"
+            )
+        if self.epistemic is not None and self.aleatoric is not None:
+            lines.append(
+                f"  uncertainty: epistemic {self.epistemic:.3f} bits (theories disagree), "
+                f"aleatoric {self.aleatoric:.3f} bits (noise)"
+            )
+        if self.witness_theory is not None:
+            src = f" ({self.witness_source})" if self.witness_source else ""
+            prob = f", posterior mass {self.witness_prob:.3g}" if self.witness_prob is not None else ""
+            lines.append(f"  witness{src}{prob}: {self.witness_theory}")
+        if self.explanation:
+            lines.append(f"  causal path: {self.explanation}")
+        if self.suggestion:
+            lines.append(f"  suggestion: {self.suggestion}")
+        return "\n".join(lines)
+
+
+_FLOAT_FIELDS = ("harm_estimate", "posterior_harm", "posterior_upper")

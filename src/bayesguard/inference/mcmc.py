@@ -22,7 +22,7 @@ from tqdm.auto import tqdm
 
 from .._validate import positive_int
 from ..posterior import Posterior
-from ..theories.causal.dag import is_acyclic, parent_masks
+from ..theories.causal.dag import is_acyclic, parent_masks, reaches
 
 
 class LocalScore(Protocol):
@@ -120,23 +120,6 @@ def split_r_hat(draws: np.ndarray) -> np.ndarray:
     return np.where(w > 0, r, np.nan)
 
 
-def _reaches(adj: np.ndarray, src: np.ndarray, dst: np.ndarray) -> np.ndarray:
-    """Whether ``dst[k]`` is reachable from ``src[k]`` in ``adj[k]``: ``(K, d, d), (K,), (K,) -> (K,)``."""
-    k, d, _ = adj.shape
-    rows = np.arange(k)
-    seen = np.zeros((k, d), dtype=bool)
-    seen[rows, src] = True
-    frontier = seen.copy()
-    a = adj.astype(np.float32)
-    for _ in range(d):
-        nxt = np.einsum("ki,kij->kj", frontier.astype(np.float32), a) > 0
-        frontier = nxt & ~seen
-        if not frontier.any():
-            break
-        seen |= frontier
-    return seen[rows, dst]
-
-
 def structure_mcmc(
     score: LocalScore,
     *,
@@ -208,7 +191,7 @@ def structure_mcmc(
         dst = np.where(new == 1, i, j)
         cyclic = np.zeros(k, dtype=bool)
         if adding.any():
-            cyclic[adding] = _reaches(cleared[adding], src[adding], dst[adding])
+            cyclic[adding] = reaches(cleared[adding], src[adding], dst[adding])
         mask_i = (masks[rows, i] & ~bits[j]) | np.where(new == 2, bits[j], 0)
         mask_j = (masks[rows, j] & ~bits[i]) | np.where(new == 1, bits[i], 0)
         new_scores = score.local_many(np.concatenate([i, j]), np.concatenate([mask_i, mask_j])).reshape(2, k)

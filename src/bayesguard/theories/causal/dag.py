@@ -392,3 +392,20 @@ def random_dag_er(
     adj = np.zeros((n, d, d), dtype=bool)
     adj[np.arange(n)[:, None, None], order[:, :, None], order[:, None, :]] = forward
     return adj[0] if size is None else adj
+
+
+def reaches(adj: np.ndarray, src: np.ndarray, dst: np.ndarray) -> np.ndarray:
+    """Whether ``dst[k]`` is reachable from ``src[k]`` in ``adj[k]``: ``(K, d, d), (K,), (K,) -> (K,)``."""
+    k, d, _ = adj.shape
+    rows = np.arange(k)
+    seen = np.zeros((k, d), dtype=bool)
+    seen[rows, src] = True
+    frontier = seen.copy()
+    a = adj.astype(np.float32)
+    for _ in range(d):
+        nxt = np.einsum("ki,kij->kj", frontier.astype(np.float32), a) > 0
+        frontier = nxt & ~seen
+        if not frontier.any():
+            break
+        seen |= frontier
+    return seen[rows, dst]

@@ -23,7 +23,13 @@ import numpy as np
 
 from ..._validate import as_float_array
 from ..base import select_action
-from .linear_gaussian import LinearGaussianTheories, interventional_gaussian, prob_above, sample_parameters
+from .linear_gaussian import (
+    LinearGaussianTheories,
+    interventional_gaussian,
+    log_likelihood,
+    prob_above,
+    sample_parameters,
+)
 from .prior import StructurePrior
 from .scores import BGeScore
 
@@ -148,12 +154,7 @@ class LinearGaussianFamily:
             raise TypeError("data: expected a CausalData record of (values, intervened)")
         if data.values.shape[1] != self.d:
             raise ValueError(f"data.values: expected {self.d} columns, got {data.values.shape[1]}")
-        th = unpack(theories, self.names)
-        x = data.values  # (N, d)
-        mean = th.intercept[:, None, :] + np.einsum("ni,kij->knj", x, th.weights)  # (n, N, d)
-        var = th.noise_var[:, None, :]
-        logpdf = -0.5 * ((x[None] - mean) ** 2 / var + np.log(2 * np.pi * var))
-        return np.where(data.intervened[None], 0.0, logpdf).sum(axis=(1, 2))
+        return log_likelihood(unpack(theories, self.names), data.values, data.intervened)
 
     def harm_prob(
         self, theories: np.ndarray, context: Mapping[str, float] | None = None, action: int | None = None

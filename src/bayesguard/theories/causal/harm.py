@@ -165,7 +165,8 @@ class HarmSpec:
         object.__setattr__(self, "actions", acts)
         if self.action_names is None:
             labels = tuple(
-                "do()" if not a else "do(" + ", ".join(f"{k}={v:g}" for k, v in a.items()) + ")" for a in acts
+                "do nothing" if not a else "do(" + ", ".join(f"{k}={v:g}" for k, v in a.items()) + ")"
+                for a in acts
             )
         else:
             labels = tuple(str(x) for x in self.action_names)

@@ -149,6 +149,23 @@ def parameters_from_noise(
     return LinearGaussianTheories(a.copy(), weights, intercept, noise, names)
 
 
+def log_likelihood(
+    theories: LinearGaussianTheories, values: np.ndarray, intervened: np.ndarray | None = None
+) -> np.ndarray:
+    """Gaussian log density of the rows ``values (N, d)`` under each SCM: ``(n,)``.
+
+    Cells with ``intervened (N, d)`` True were set from outside and are not scored (their equation was
+    replaced by the intervention), so observational and interventional rows are scored alike.
+    """
+    x = np.asarray(values, dtype=np.float64)
+    mean = theories.intercept[:, None, :] + np.einsum("ni,kij->knj", x, theories.weights)  # (n, N, d)
+    var = theories.noise_var[:, None, :]
+    logpdf = -0.5 * ((x[None] - mean) ** 2 / var + np.log(2 * np.pi * var))
+    if intervened is not None:
+        logpdf = np.where(np.asarray(intervened, dtype=bool)[None], 0.0, logpdf)
+    return logpdf.sum(axis=(1, 2))
+
+
 def interventional_gaussian(
     theories: LinearGaussianTheories,
     target: str | int,

@@ -1,0 +1,137 @@
+"""The causal guard: ASK when plausible theories disagree, never when they agree; the harm-seeking search
+finds a planted harmful theory that a plain sample misses; people's theories make the guard more
+cautious, never less; errors fail closed."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from bayesguard.guard.causal_guard import CausalGuard
+from bayesguard.guard.verdict import Decision
+from bayesguard.posterior import Posterior
+from bayesguard.theories.causal.harm import HarmSpec
+from bayesguard.theories.causal.human import HumanTheory
+from bayesguard.theories.causal.prior import StructurePrior
+from bayesguard.theories.causal.scores import BGeScore
+from bayesguard.theories.causal.structure import StructureScore, exact_structure_posterior
+
+NAMES = ("a", "h", "z")
+SPEC = HarmSpec(NAMES, "h > 2.0", ({}, {"a": 3.0}, {"z": 1.0}))
+
+
+@pytest.fixture(scope="module")
+def world():
+    """The truth is h -> a (acting on a is harmless); the data cannot tell a -> h from h -> a, and the
+    prior says a -> h is unlikely (probability 0.001), so a -> h keeps about 1e-3 posterior mass."""
+    rng = np.random.default_rng(0)
+    h = rng.normal(size=200)
+    a = 0.8 * h + 0.6 * rng.normal(size=200)
+    x = np.c_[a, h, rng.normal(size=200)]
+    probs = np.full((3, 3), 0.5)
+    probs[0, 1] = 0.001
+    prior = StructurePrior.make(NAMES, kind="edge-probs", edge_probs=probs)
+    post = exact_structure_posterior(StructureScore(BGeScore(x), prior))
+    harmful = post.theories[:, 0, 1]
+    # a plain sample of 1,000 theories that misses every graph with a -> h
+    idx = np.random.default_rng(1).choice(post.n_theories, 1000, p=post.probs)
+    assert not harmful[idx].any()
+    samples = Posterior.from_samples(post.theories[idx])
+    return x, prior, post, samples
+
+
+def guard(world, posterior, **kw):
+    x, prior, post, samples = world
+    opts = dict(prior=prior, alpha=1e-4, threshold=0.05, seed=0)
+    opts.update(kw)
+    return CausalGuard(SPEC, x, {"exact": post, "samples": samples}[posterior], **opts)
+
+
+def test_exact_posterior_asks_when_a_plausible_theory_disagrees(world):
+    _, _, post, _ = world
+    assert 2e-4 < post.probs[post.theories[:, 0, 1]].sum() < 5e-3
+    v = guard(world, "exact").check_all({})
+    assert [x.decision for x in v] == [Decision.ALLOW, Decision.ASK, Decision.ALLOW]
+    ask = v[1]
+    assert ask.posterior_harm <= 0.05 < ask.harm_estimate
+    assert ask.epistemic > 0 and ask.aleatoric > 0
+    assert "a -(" in ask.explanation and ask.witness_theory == "{a->h}"
+    assert ask.suggestion.startswith("try do nothing") or ask.suggestion.startswith("try do(z=1)")
+    assert "epistemic" in ask.explain() and "causal path" in ask.explain()
+
+
+def test_search_finds_the_planted_harmful_theory_that_sampling_missed(world):
+    plain = guard(world, "samples").check({}, 1)
+    assert plain.decision is Decision.ALLOW
+    found = guard(world, "samples", search=True).check({}, 1)
+    assert found.decision is not Decision.ALLOW
+    assert found.witness_source == "search" and found.witness_theory == "{a->h}"
+    assert 1e-4 <= found.witness_prob < 5e-3  # just inside M_alpha (alpha = 1e-4), absent from the sample
+
+
+def test_never_ask_when_the_theories_agree(world):
+    x, prior, _, _ = world
+    one = np.zeros((1, 3, 3), dtype=bool)
+    one[0, 1, 0] = True  # every theory is h -> a
+    post = Posterior.from_samples(np.repeat(one, 50, axis=0))
+    for c in np.linspace(0.0, 1.0, 41):
+        g = CausalGuard(SPEC, x, post, prior=prior, threshold=float(c), n_theories=50)
+        for v in g.check_all({}):
+            assert v.decision is not Decision.ASK
+
+
+def test_ask_only_when_the_members_straddle_the_threshold(world):
+    g = guard(world, "exact")
+    for c in np.linspace(0.0, 1.0, 21):
+        g.threshold = float(c)
+        member = g.pool.member_harm(np.zeros(0))
+        for v in g.check_all({}):
+            straddle = member[:, v.action].min() <= c < member[:, v.action].max()
+            assert v.decision is not Decision.ASK or straddle
+            if v.decision is Decision.ALLOW:
+                assert v.harm_estimate <= c and v.posterior_upper <= c
+            if v.posterior_harm > c:
+                assert v.decision is Decision.REJECT
+
+
+def test_human_theory_turns_allow_into_ask_or_reject(world):
+    plain = guard(world, "samples").check({}, 1)
+    assert plain.decision is Decision.ALLOW
+    human = HumanTheory(["a -> h"], name="operator: the valve drives pressure")
+    v = guard(world, "samples", human_theories=[human]).check({}, 1)
+    assert v.decision in (Decision.ASK, Decision.REJECT)
+    assert v.witness_source == "human" and "operator" in v.witness_theory
+    # a full SCM that the data contradict (z drives h with weight 5) has no posterior mass: no effect
+    wild = HumanTheory(["z -> h", "h -> a"], name="wild", coefficients={("z", "h"): 5.0, ("h", "a"): 0.8})
+    g = guard(world, "samples", human_theories=[wild])
+    assert g.check({}, 2).decision is Decision.ALLOW
+    # the same SCM with the data's own coefficient is plausible and is kept
+    fair = HumanTheory(["h -> a"], coefficients={("h", "a"): 0.8}, noise_var={"a": 0.36})
+    g = guard(world, "samples", human_theories=[fair])
+    assert g.pool.points and int(next(iter(g.pool.points))) in g.pool.members
+
+
+def test_human_theory_validation():
+    with pytest.raises(ValueError, match="unknown variable 'q'"):
+        HumanTheory(["q -> h"]).graph(NAMES)
+    with pytest.raises(ValueError, match="cycle"):
+        HumanTheory(["a -> h", "h -> a"]).graph(NAMES)
+    with pytest.raises(ValueError, match="no \\(non-zero\\) coefficient"):
+        HumanTheory(["a -> h", "z -> h"], coefficients={("a", "h"): 1.0}).parameters(NAMES)
+    with pytest.raises(ValueError, match="noise_var"):
+        HumanTheory(["a -> h"], coefficients={("a", "h"): 1.0}, noise_var={"h": -1.0}).parameters(NAMES)
+
+
+def test_errors_fail_closed_and_bad_configuration_raises(world, tmp_path):
+    g = guard(world, "exact", audit_path=tmp_path / "audit.jsonl")
+    v = g.check({"temp": 1.0}, 1)
+    assert v.decision is Decision.REJECT and "context" in v.reason
+    assert g.check({}, 7).decision is Decision.REJECT
+    assert len((tmp_path / "audit.jsonl").read_text().splitlines()) == 2
+    x, prior, post, _ = world
+    with pytest.raises(ValueError, match="pass the prior"):
+        CausalGuard(SPEC, x, post)  # the posterior was computed under another prior
+    with pytest.raises(ValueError, match="data: expected shape"):
+        CausalGuard(SPEC, x[:, :2], post, prior=prior)
+    with pytest.raises(ValueError, match="alpha"):
+        CausalGuard(SPEC, x, post, prior=prior, alpha=0.0)
