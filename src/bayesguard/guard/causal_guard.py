@@ -46,6 +46,7 @@ from ..theories.causal.family import CausalData
 from ..theories.causal.harm import HarmSpec
 from ..theories.causal.harm_model import GaussianHarmModel
 from ..theories.causal.human import HumanTheory
+from ..theories.causal.interventional import InterventionalBGeScore
 from ..theories.causal.linear_gaussian import sample_parameters
 from ..theories.causal.prior import StructurePrior
 from ..theories.causal.scores import BGeScore
@@ -62,7 +63,9 @@ class CausalGuard:
 
     Args:
         spec: the harm event, the actions (interventions) and the context variables.
-        data: the observations, ``(N, d)`` in the order of ``spec.names`` (or a :class:`CausalData`).
+        data: the observations, ``(N, d)`` in the order of ``spec.names``, or a :class:`CausalData` whose
+            ``intervened`` cells mark rows from experiments (then the score is
+            :class:`~bayesguard.theories.causal.interventional.InterventionalBGeScore`).
         posterior: a posterior over graphs, theories ``(n, d, d)`` bool: ``kind="exact"`` (every DAG,
             from :func:`~bayesguard.theories.causal.structure.exact_structure_posterior`) or
             ``"samples"`` (MCMC / GFlowNet draws).
@@ -108,9 +111,9 @@ class CausalGuard:
     ) -> None:
         if spec.discrete:
             raise ValueError("spec: CausalGuard handles linear-Gaussian models (a continuous spec)")
-        values = data.values if isinstance(data, CausalData) else np.asarray(data, dtype=np.float64)
-        if isinstance(data, CausalData) and data.intervened.any():
-            raise ValueError("data: interventional rows are not supported by this guard's BGe score yet")
+        if not isinstance(data, CausalData):
+            data = CausalData(np.asarray(data, dtype=np.float64))
+        values = data.values
         if values.ndim != 2 or values.shape[1] != spec.d:
             raise ValueError(
                 f"data: expected shape (N, {spec.d}) in the order {list(spec.names)}, got {values.shape}"
@@ -133,7 +136,10 @@ class CausalGuard:
         self.history: list[Verdict] = []
         self.rng = np.random.default_rng(seed)
 
-        self.bge = BGeScore(values)
+        self.data = data
+        self.bge = (
+            InterventionalBGeScore(values, data.intervened) if data.intervened.any() else BGeScore(values)
+        )
         prior = prior if prior is not None else StructurePrior.make(list(spec.names))
         if prior.names != spec.names:
             raise ValueError("prior: its variable names differ from the spec's")
@@ -175,6 +181,7 @@ class CausalGuard:
             self.score,
             self.bge,
             values,
+            data.intervened,
             alpha=self.alpha,
             n_param_draws=positive_int(n_param_draws, "n_param_draws"),
             max_members=positive_int(max_members, "max_members"),

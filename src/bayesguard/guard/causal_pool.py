@@ -48,6 +48,7 @@ class GraphPool:
         score: the structure posterior (BGe + prior) that weighs every graph.
         bge: the BGe score (parameter posterior of each graph).
         values: ``(N, d)`` the data, for the likelihood of people's full SCMs.
+        intervened: ``(N, d)`` bool, cells set by experiments (not scored), or None.
         alpha: the cautious rule's alpha.
         n_param_draws: parameter draws per graph (common random numbers).
         max_members: at most this many of the most probable members get a harm model.
@@ -60,6 +61,7 @@ class GraphPool:
         score: StructureScore,
         bge: BGeScore,
         values: np.ndarray,
+        intervened: np.ndarray | None = None,
         *,
         alpha: float,
         n_param_draws: int,
@@ -67,6 +69,7 @@ class GraphPool:
         rng: np.random.Generator,
     ) -> None:
         self.spec, self.score, self.bge, self.values = spec, score, bge, values
+        self.intervened = intervened
         self.alpha, self.k, self.max_members = alpha, n_param_draws, max_members
         d = spec.d
         self.graphs = np.zeros((0, d, d), dtype=bool)
@@ -108,7 +111,8 @@ class GraphPool:
 
     def add_point(self, theory: LinearGaussianTheories, label: str) -> int:
         """Add a person's full SCM (one theory) as its own entry."""
-        lp = float(self.score.prior.log_prior(theory.adj)[0] + log_likelihood(theory, self.values)[0])  # type: ignore[union-attr]
+        loglik = log_likelihood(theory, self.values, self.intervened)[0]
+        lp = float(self.score.prior.log_prior(theory.adj)[0] + loglik)  # type: ignore[union-attr]
         idx = len(self.source)
         self.graphs = np.concatenate([self.graphs, theory.adj])
         self.log_post = np.append(self.log_post, lp)

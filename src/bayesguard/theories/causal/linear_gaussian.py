@@ -97,6 +97,11 @@ def sample_parameters(
     return parameters_from_noise(score, a, gam, z, names)
 
 
+def _node_score(score: BGeScore, j: int) -> BGeScore:
+    """The BGe score that holds node ``j``'s rows (an interventional score keeps one per row set)."""
+    return score.node_score(j) if hasattr(score, "node_score") else score
+
+
 def parameter_noise(
     score: BGeScore, n: int, rng: np.random.Generator | int | None = None
 ) -> tuple[np.ndarray, np.ndarray]:
@@ -107,8 +112,10 @@ def parameter_noise(
     """
     rng = np.random.default_rng(rng)
     d = score.d
-    shape = (score.alpha_w + score.n_rows - d + 1) / 2.0
-    return rng.gamma(shape, 1.0, (n, d)), rng.standard_normal((n, d, d))
+    shape = np.array(
+        [(_node_score(score, j).alpha_w + _node_score(score, j).n_rows - d + 1) / 2.0 for j in range(d)]
+    )
+    return rng.gamma(shape[None, :], 1.0, (n, d)), rng.standard_normal((n, d, d))
 
 
 def parameters_from_noise(
@@ -128,12 +135,14 @@ def parameters_from_noise(
     names = tuple(names) if names is not None else tuple(f"x{i}" for i in range(d))
     gam = np.broadcast_to(gam, (n, d))
     z = np.broadcast_to(z, (n, d, d))
-    r = score.R
-    mu_post = (score.alpha_mu * score.mu0 + score.n_rows * score.xbar) / (score.alpha_mu + score.n_rows)
     weights = np.zeros((n, d, d))
     noise = np.zeros((n, d))
+    intercept = np.zeros((n, d))
     eye = np.eye(d)
     for j in range(d):
+        sj = _node_score(score, j)
+        r = sj.R
+        mu_post = (sj.alpha_mu * sj.mu0 + sj.n_rows * sj.xbar) / (sj.alpha_mu + sj.n_rows)
         m = a[:, :, j].astype(np.float64)  # (n, d) parent indicators
         mm = m[:, :, None] * m[:, None, :]
         big = r[None] * mm + eye[None] * (1.0 - m)[:, :, None]  # R_pa,pa embedded, identity elsewhere
@@ -145,7 +154,7 @@ def parameters_from_noise(
         y = np.linalg.solve(np.swapaxes(chol, 1, 2), z[:, :, j, None])[:, :, 0]
         weights[:, :, j] = (b_mean + np.sqrt(var)[:, None] * y) * m
         noise[:, j] = var
-    intercept = mu_post[None, :] - np.einsum("nij,i->nj", weights, mu_post)
+        intercept[:, j] = mu_post[j] - weights[:, :, j] @ mu_post
     return LinearGaussianTheories(a.copy(), weights, intercept, noise, names)
 
 
