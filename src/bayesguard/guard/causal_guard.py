@@ -80,6 +80,8 @@ class CausalGuard:
         search: challenge every action that would be allowed with the harm-seeking search.
         search_steps, search_chains, search_beta: the search's length, chains and tilt.
         human_theories: people's theories; they join the pool like any other graph.
+        extra_graphs: ``(m, d, d)`` graphs found by an earlier search (e.g. :meth:`found_graphs` of the
+            guard this one replaces after new data), added to the pool with source ``"search"``.
         amortised: a trained and validated :class:`AmortisedHarm`; used instead of Monte Carlo for the
             posterior-predictive harm (its bound is its validated error margin).
         seed: random seed.
@@ -105,6 +107,7 @@ class CausalGuard:
         search_chains: int = 32,
         search_beta: float = 1.0,
         human_theories: Sequence[HumanTheory] = (),
+        extra_graphs: np.ndarray | None = None,
         amortised: AmortisedHarm | None = None,
         seed: int = 0,
         audit_path: str | Path | None = None,
@@ -188,6 +191,8 @@ class CausalGuard:
             rng=self.rng,
         )
         self.pool.add(graphs, "posterior")
+        if extra_graphs is not None and len(extra_graphs):
+            self.pool.add(np.asarray(extra_graphs, dtype=bool), "search")
         for k, theory in enumerate(human_theories):
             if not isinstance(theory, HumanTheory):
                 raise TypeError(f"human_theories[{k}]: expected a HumanTheory, got {type(theory).__name__}")
@@ -223,6 +228,10 @@ class CausalGuard:
         except Exception as exc:  # fail closed
             verdicts = [self._error_verdict(a, exc) for a in range(self.spec.n_actions)]
         return [self._record(v) for v in verdicts]
+
+    def found_graphs(self) -> np.ndarray:
+        """``(m, d, d)`` the graphs the harm-seeking search has added to the pool so far."""
+        return self.pool.graphs[np.array([s == "search" for s in self.pool.source], dtype=bool)]
 
     # ------------------------------------------------------------------ internals
     def _marginal(self, x: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
