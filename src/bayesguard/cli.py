@@ -316,6 +316,74 @@ def cmd_bench_structure_scale(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_bench_plant(args: argparse.Namespace) -> int:
+    from .experiments.plant import PlantConfig, config_dict, run_plant, summarise
+
+    if "gflownet" in args.samplers:
+        try:
+            import torch  # noqa: F401
+        except ImportError as exc:
+            print(
+                f"the gflownet sampler needs PyTorch: pip install 'bayesguard[gfn]' ({exc})", file=sys.stderr
+            )
+            return 2
+    out = Path(args.out)
+    seeds = list(range(args.seed, args.seed + args.seeds))
+    cfg = PlantConfig(
+        d=args.d,
+        steps=args.steps,
+        threshold=args.threshold,
+        mcmc_seconds=args.mcmc_seconds,
+        gfn_seconds=args.gfn_seconds,
+    )
+    print(
+        f"the ambiguous plant: d = {cfg.d}, seeds {seeds}, {cfg.steps} steps, "
+        f"samplers {args.samplers}, truth {args.truth}"
+    )
+    t0 = time.perf_counter()
+    rows = run_plant(
+        seeds, args.samplers, cfg=cfg, truth=args.truth, workers=args.workers, progress=not args.quiet
+    )
+    summary = summarise(rows)
+    raw = write_csv(rows, out / "plant_steps.csv")
+    summ = write_csv(summary, out / "plant_summary.csv")
+    meta = write_json(
+        {
+            "command": " ".join(sys.argv),
+            "seeds": seeds,
+            "samplers": args.samplers,
+            "truth": args.truth,
+            "config": config_dict(cfg),
+            "seconds": time.perf_counter() - t0,
+            "note": "each (seed, sampler) pair runs every rule in its own process on one core",
+            "files": [raw.name, summ.name],
+        },
+        out / "plant_run.json",
+    )
+    print(
+        _table(
+            [
+                [
+                    r["sampler"],
+                    r["rule"],
+                    _pm(r["harm_rate"], r["harm_rate_se"]),
+                    _pm(r["reward"], r["reward_se"], 2),
+                    f"{r['regret_vs_best_safe']:.2f}",
+                    f"{r['ask_rate']:.3f}",
+                    f"{r['reject_rate']:.3f}",
+                    f"{r['decision_ms_p50']:.2f} / {r['decision_ms_p99']:.1f}",
+                ]
+                for r in summary
+            ],
+            ["sampler", "rule", "harm rate", "reward", "regret", "ask", "reject", "ms p50 / p99"],
+        )
+    )
+    print(f"wrote {raw}, {summ}, {meta}")
+    if not args.no_plots:
+        _plot("plot_plant", summary, out / "plant.png")
+    return 0
+
+
 def _samplers(text: str) -> list[str]:
     vals = [t.strip() for t in text.split(",") if t.strip()]
     bad = [v for v in vals if v not in ("gflownet", "mcmc")]
@@ -378,6 +446,24 @@ def build_parser() -> argparse.ArgumentParser:
     scale.add_argument("--quiet", action="store_true")
     scale.add_argument("--no-plots", action="store_true")
     scale.set_defaults(func=cmd_bench_structure_scale)
+
+    plant = bench_sub.add_parser(
+        "plant", help="World 3, the ambiguous plant: guard rules x posterior samplers on harm, reward, asks"
+    )
+    plant.add_argument("--seeds", type=_positive, default=4)
+    plant.add_argument("--seed", type=int, default=0, help="first seed")
+    plant.add_argument("--steps", type=_positive, default=60, help="steps per episode")
+    plant.add_argument("--d", type=_positive, default=8, help="variables, 8 to 15")
+    plant.add_argument("--threshold", type=float, default=0.05, help="the harm threshold C")
+    plant.add_argument("--samplers", type=_samplers, default=["mcmc", "gflownet"])
+    plant.add_argument("--truth", choices=["mixed", "valve", "pressure"], default="mixed")
+    plant.add_argument("--mcmc-seconds", type=float, default=20.0)
+    plant.add_argument("--gfn-seconds", type=float, default=60.0)
+    plant.add_argument("--workers", type=_positive, default=2)
+    plant.add_argument("--out", default="bayesguard-out/plant")
+    plant.add_argument("--quiet", action="store_true")
+    plant.add_argument("--no-plots", action="store_true")
+    plant.set_defaults(func=cmd_bench_plant)
     return parser
 
 

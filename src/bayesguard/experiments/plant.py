@@ -5,7 +5,8 @@ structure posterior (structure MCMC or the DAG-GFlowNet, a fixed wall-clock budg
 episode of ``steps`` steps for every rule, all from the same start. Each step:
 
 1. the world draws the context (``ambient``); the agent (epsilon-greedy on its running mean reward per
-   action, optimistic before trying) ranks the actions and proposes its favourite;
+   action, started from what the observational data suggest, "seeing is doing") ranks the actions and
+   proposes its favourite;
 2. the guard answers; after a REJECT the agent proposes its next favourite; after an ASK a person who
    knows the truth answers (allow iff the true harm probability is at most ``C``), and the ask is
    counted; if everything is rejected the plant is left alone (``do nothing``);
@@ -13,7 +14,8 @@ episode of ``steps`` steps for every rule, all from the same start. Each step:
    recorded; the row joins the data (as an experiment when an intervention ran);
 4. the posterior follows the data by sequential Monte Carlo (:mod:`bayesguard.inference.smc`): each
    sampled graph is reweighted by its exact score change, and when the effective sample size falls
-   below half, the graphs are resampled and moved by structure-MCMC steps on the new posterior; the
+   below half (and every ``move_every`` steps regardless), the graphs are resampled and moved by
+   structure-MCMC steps on the new posterior; the
    guard is rebuilt on the new data, keeping graphs that its search found.
 
 Rules: ``none``; ``oracle`` (true harm <= C); ``posterior`` (posterior-predictive harm <= C);
@@ -62,11 +64,11 @@ RULES: tuple[PlantRule, ...] = (
     PlantRule("none", "none"),
     PlantRule("oracle", "oracle"),
     PlantRule("posterior", "posterior"),
-    PlantRule("cautious a=0.1", "cautious", 0.1),
     PlantRule("cautious a=0.01", "cautious", 0.01),
-    PlantRule("cautious a=0.001", "cautious", 0.001),
-    PlantRule("cautious+search", "cautious", 0.01, search=True),
-    PlantRule("cautious+human", "cautious", 0.01, human=True),
+    PlantRule("cautious a=1e-3", "cautious", 1e-3),
+    PlantRule("cautious a=1e-4", "cautious", 1e-4),
+    PlantRule("cautious a=1e-4 +search", "cautious", 1e-4, search=True),
+    PlantRule("cautious a=1e-4 +human", "cautious", 1e-4, human=True),
 )
 
 
@@ -83,7 +85,8 @@ class PlantConfig:
     n_theories: int = 500
     mcmc_seconds: float = 20.0
     gfn_seconds: float = 60.0
-    valve_pressure_prior: float = 0.02
+    valve_pressure_prior: float = 0.002
+    move_every: int = 10
 
 
 def plant_prior(world: PlantWorld, cfg: PlantConfig) -> StructurePrior:
@@ -122,16 +125,28 @@ def _sample_graphs(
 
 
 class _Agent:
-    """Epsilon-greedy on the running mean reward of each action; untried actions first (optimism)."""
+    """A "seeing is doing" agent: it starts from what the observational data suggest each action would
+    yield, ``E[output | X_a = v]`` by a simple regression of the reward on the variable set, counted as
+    one pseudo-observation, then keeps a running mean of the rewards it gets; epsilon-greedy."""
 
-    def __init__(self, n_actions: int, epsilon: float, rng: np.random.Generator) -> None:
-        self.total = np.zeros(n_actions)
-        self.count = np.zeros(n_actions)
+    def __init__(self, world: PlantWorld, x0: np.ndarray, epsilon: float, rng: np.random.Generator) -> None:
+        spec = world.spec
+        r = world.names.index(world.reward)
+        guess = np.empty(spec.n_actions)
+        for k, act in enumerate(spec.actions):  # a handful of actions
+            pred = x0[:, r].mean()
+            for var, val in act.items():
+                j = world.names.index(var)
+                slope = np.cov(x0[:, j], x0[:, r])[0, 1] / x0[:, j].var(ddof=1)
+                pred += slope * (val - x0[:, j].mean())
+            guess[k] = pred
+        self.total = guess.copy()
+        self.count = np.ones(spec.n_actions)
         self.epsilon, self.rng = epsilon, rng
 
     def ranking(self) -> np.ndarray:
-        value = np.where(self.count > 0, self.total / np.maximum(self.count, 1), np.inf)
-        order = np.argsort(-value + 1e-9 * self.rng.random(value.size), kind="stable")
+        value = self.total / self.count
+        order = np.argsort(-value, kind="stable")
         if self.rng.random() < self.epsilon:
             first = self.rng.integers(value.size)
             order = np.concatenate([[first], order[order != first]])
@@ -148,7 +163,7 @@ def run_episode(
     """One episode of ``cfg.steps`` steps; one row per step."""
     rng = np.random.default_rng(seed + 1000)
     spec = world.spec
-    agent = _Agent(spec.n_actions, cfg.epsilon, rng)
+    agent = _Agent(world, x0, cfg.epsilon, rng)
     values, iv = [x0], [np.zeros_like(x0, dtype=bool)]
     prior = plant_prior(world, cfg)
     smc = SMCState(
@@ -168,7 +183,7 @@ def run_episode(
             if t > 0:  # the posterior follows the new row: reweight, and resample-move when needed
                 bge = InterventionalBGeScore(data.values, data.intervened) if data.intervened.any() else None
                 now = StructureScore(bge if bge is not None else BGeScore(data.values), prior)
-                smc, moved = smc_update(smc, now, rng)
+                smc, moved = smc_update(smc, now, rng, force_move=t % cfg.move_every == 0)
                 moves += int(moved)
             uniform = np.allclose(smc.log_weights, smc.log_weights[0])
             post = Posterior(smc.particles, smc.log_weights, "samples" if uniform else "weighted")

@@ -212,3 +212,37 @@ def plot_structure_scale(rows: Sequence[dict], path: str | Path) -> Path:
     fig.savefig(path, dpi=120)
     plt.close(fig)
     return Path(path)
+
+
+def plot_plant(summary: Sequence[dict], path: str | Path) -> Path:
+    """The plant benchmark: harm rate, reward and ask rate per rule, one bar per sampler (± 2 s.e.)."""
+    plt = _pyplot()
+    rules = list(dict.fromkeys(r["rule"] for r in summary))
+    samplers = list(dict.fromkeys(r["sampler"] for r in summary))
+    fig, axes = plt.subplots(1, 3, figsize=(15, 4.5))
+    width = 0.8 / max(len(samplers), 1)
+    colors = ("tab:blue", "tab:red", "tab:green")
+    x = np.arange(len(rules))
+    for k, sampler in enumerate(samplers):
+        by_rule = {r["rule"]: r for r in summary if r["sampler"] == sampler}
+        for ax, metric, se_key in zip(
+            axes, ("harm_rate", "reward", "ask_rate"), ("harm_rate_se", "reward_se", None), strict=True
+        ):
+            vals = [by_rule[r][metric] if r in by_rule else np.nan for r in rules]
+            errs = [2 * by_rule[r][se_key] if (se_key and r in by_rule) else 0.0 for r in rules]
+            ax.bar(
+                x + (k - (len(samplers) - 1) / 2) * width,
+                vals,
+                width,
+                yerr=errs,
+                color=colors[k % 3],
+                label=sampler,
+            )
+    for ax, title in zip(axes, ("harm rate per step", "reward per step", "steps with an ASK"), strict=True):
+        ax.set_xticks(x)
+        ax.set_xticklabels(rules, rotation=40, ha="right", fontsize=8)
+        ax.set_title(title)
+        ax.legend(fontsize=8)
+    fig.suptitle("World 3, the ambiguous plant: guard rules and posterior samplers")
+    fig.tight_layout()
+    return _save(fig, path, plt)

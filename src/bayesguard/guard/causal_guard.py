@@ -76,7 +76,8 @@ class CausalGuard:
         sampler_error: a bound on ``TV(sampler, posterior)``, added to the Monte Carlo bound.
         n_theories: posterior theories for the Monte Carlo marginaliser.
         n_param_draws: parameter draws per graph in the pool.
-        max_members: largest cautious set given a harm model (the most probable members).
+        max_members: cap on the posterior members of the cautious set that get a harm model (the most
+            probable ones; graphs from search and people are always kept); None (default): no cap.
         search: challenge every action that would be allowed with the harm-seeking search.
         search_steps, search_chains, search_beta: the search's length, chains and tilt.
         human_theories: people's theories; they join the pool like any other graph.
@@ -101,7 +102,7 @@ class CausalGuard:
         sampler_error: float = 0.0,
         n_theories: int = 1000,
         n_param_draws: int = 16,
-        max_members: int = 256,
+        max_members: int | None = None,
         search: bool = False,
         search_steps: int = 150,
         search_chains: int = 32,
@@ -187,7 +188,7 @@ class CausalGuard:
             data.intervened,
             alpha=self.alpha,
             n_param_draws=positive_int(n_param_draws, "n_param_draws"),
-            max_members=positive_int(max_members, "max_members"),
+            max_members=None if max_members is None else positive_int(max_members, "max_members"),
             rng=self.rng,
         )
         self.pool.add(graphs, "posterior")
@@ -311,7 +312,8 @@ class CausalGuard:
                     witness=w,
                     witness_theory=self._describe(w),
                     witness_prob=float(self.pool.member_probs[wi]),
-                    reason=self._reason(d, a, bound[a], mean[a], upper[a], cautious[a]),
+                    reason=self._reason(d, a, bound[a], mean[a], upper[a], cautious[a])
+                    + (" [cautious set truncated to max_members]" if self.pool.truncated else ""),
                     posterior_upper=float(upper[a]),
                     epistemic=float(epistemic[a]),
                     aleatoric=float(aleatoric[a]),

@@ -51,7 +51,8 @@ class GraphPool:
         intervened: ``(N, d)`` bool, cells set by experiments (not scored), or None.
         alpha: the cautious rule's alpha.
         n_param_draws: parameter draws per graph (common random numbers).
-        max_members: at most this many of the most probable members get a harm model.
+        max_members: at most this many of the most probable posterior members get a harm model
+            (None: all of them).
         rng: generator for the common variates.
     """
 
@@ -65,7 +66,7 @@ class GraphPool:
         *,
         alpha: float,
         n_param_draws: int,
-        max_members: int,
+        max_members: int | None,
         rng: np.random.Generator,
     ) -> None:
         self.spec, self.score, self.bge, self.values = spec, score, bge, values
@@ -129,12 +130,22 @@ class GraphPool:
         return p / p.sum()
 
     def refresh(self) -> None:
-        """Recompute ``M_alpha`` and build the harm model of its (most probable) members."""
+        """Recompute ``M_alpha`` and build the harm model of its members.
+
+        With ``max_members`` set, only that many of the most probable posterior members get a harm model,
+        plus every member that search or a person contributed (they are never dropped); ``truncated``
+        then says so and verdicts report it.
+        """
         p = self.probs
-        inside = cautious_members(p, self.alpha, ties="worst")
-        idx = np.flatnonzero(inside)
-        self.members = idx[np.argsort(-p[idx], kind="stable")][: self.max_members]
-        self.truncated = idx.size > self.members.size
+        idx = np.flatnonzero(cautious_members(p, self.alpha, ties="worst"))
+        idx = idx[np.argsort(-p[idx], kind="stable")]
+        self.truncated = False
+        if self.max_members is not None and idx.size > self.max_members:
+            special = np.array([self.source[i] != "posterior" for i in idx], dtype=bool)
+            keep = special | (np.cumsum(~special) <= self.max_members)
+            self.truncated = bool((~keep).any())
+            idx = idx[keep]
+        self.members = idx
         self.member_probs = p[self.members]
         self.model = GaussianHarmModel(self.spec, self._theories(self.members))
 

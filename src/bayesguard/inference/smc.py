@@ -46,13 +46,15 @@ def smc_update(
     *,
     ess_frac: float = 0.5,
     move_steps: int = 20,
+    force_move: bool = False,
 ) -> tuple[SMCState, bool]:
     """Move the particles from ``state.score`` to ``score``; returns the new state and whether it
-    resampled and moved."""
+    resampled and moved (when the ESS fell below ``ess_frac * n``, or always with ``force_move``:
+    periodic rejuvenation lets the particles reach graphs that none of them held)."""
     lw = state.log_weights + score.log_posterior(state.particles) - state.score.log_posterior(state.particles)
     lw = lw - logsumexp(lw)
     new = SMCState(state.particles, lw, score)
-    if new.ess >= ess_frac * lw.shape[0]:
+    if new.ess >= ess_frac * lw.shape[0] and not force_move:
         return new, False
     idx = systematic_resample(lw, rng)
     run = structure_mcmc(

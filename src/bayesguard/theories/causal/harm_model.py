@@ -39,27 +39,33 @@ class GaussianHarmModel:
         self.spec = spec
         self.n = theories.n
         mask, value = spec.do_arrays()  # (A, d)
-        keep = (~mask).astype(np.float64)
-        b = theories.weights[None] * keep[:, None, None, :]  # cut the edges into intervened nodes
-        c = np.where(mask[:, None, :], value[:, None, :], theories.intercept[None])  # (A, n, d)
-        var = theories.noise_var[None] * keep[:, None, :]
-        d = spec.d
-        inv = np.linalg.inv(np.eye(d) - np.swapaxes(b, -1, -2))  # (A, n, d, d): x = inv (c + e)
         h, e = spec.harm_index, spec.context_index
-        mean = np.einsum("anij,anj->ani", inv, c)
-        row_h = inv[:, :, h, :]  # (A, n, d)
-        var_h = np.einsum("anj,anj->an", row_h * var, row_h)
-        self.mean_h = mean[:, :, h]
-        self.mean_x = mean[:, :, e]
-        if e.size:
-            rows_e = inv[:, :, e, :]  # (A, n, m, d)
-            s_ee = np.einsum("anmj,anj,ankj->anmk", rows_e, var, rows_e)
-            s_he = np.einsum("anj,anj,anmj->anm", row_h, var, rows_e)
-            self.gain = np.linalg.solve(s_ee, s_he[..., None])[..., 0]
-            var_h = var_h - np.einsum("anm,anm->an", self.gain, s_he)
-        else:
-            self.gain = np.zeros((spec.n_actions, self.n, 0))
-        self.sd = np.sqrt(np.maximum(var_h, 0.0))
+        m = e.size
+        a_n = spec.n_actions
+        self.mean_h = np.empty((a_n, self.n))
+        self.mean_x = np.empty((a_n, self.n, m))
+        self.gain = np.zeros((a_n, self.n, m))
+        self.sd = np.empty((a_n, self.n))
+        eye = np.eye(spec.d)
+        targets = eye[:, np.concatenate([[h], e])]  # (d, 1 + m): unit vectors of the rows needed
+        for k in range(a_n):  # one action at a time keeps the memory at (n, d, d)
+            keep = (~mask[k]).astype(np.float64)
+            b = theories.weights * keep[None, None, :]  # cut the edges into intervened nodes
+            c = np.where(mask[k][None], value[k][None], theories.intercept)  # (n, d)
+            var = theories.noise_var * keep[None]
+            # x = (I - B^T)^-1 (c + e); row i of that inverse is (I - B)^-1 e_i
+            rows = np.swapaxes(
+                np.linalg.solve(eye[None] - b, np.broadcast_to(targets, (self.n, *targets.shape))), 1, 2
+            )
+            mean = np.einsum("nrj,nj->nr", rows, c)  # (n, 1 + m)
+            cov = np.einsum("nrj,nj,nsj->nrs", rows, var, rows)  # (n, 1 + m, 1 + m)
+            self.mean_h[k], self.mean_x[k] = mean[:, 0], mean[:, 1:]
+            var_h = cov[:, 0, 0]
+            if m:
+                s_ee, s_he = cov[:, 1:, 1:], cov[:, 0, 1:]
+                self.gain[k] = np.linalg.solve(s_ee, s_he[..., None])[..., 0]
+                var_h = var_h - np.einsum("nm,nm->n", self.gain[k], s_he)
+            self.sd[k] = np.sqrt(np.maximum(var_h, 0.0))
 
     def _tail(self, mean: np.ndarray, sd: np.ndarray) -> np.ndarray:
         t = float(self.spec.harm.value)
