@@ -32,11 +32,11 @@ def fitted():
         return sample_parameters(score, post.theories[idx], rng, NAMES)
 
     q = AmortisedHarm(spec, seed=0).fit(draw, scm.data[:, [1]], steps=400, batch=512)
-    return q, draw, scm, spec
+    return q, draw, scm, spec, post
 
 
 def test_amortised_error_against_monte_carlo_is_below_001(fitted):
-    q, draw, scm, spec = fitted
+    q, draw, scm, spec, _ = fitted
     xs = np.quantile(scm.data[:, 1], np.linspace(0.02, 0.98, 15))[:, None]
     # an independent reference: 200,000 posterior theories, the cached harm model, a plain average
     rng = np.random.default_rng(123)
@@ -56,7 +56,7 @@ def test_amortised_error_against_monte_carlo_is_below_001(fitted):
 def test_predict_single_matches_batch_and_torch(fitted):
     import torch
 
-    q, _, scm, _ = fitted
+    q, _, scm, _, _ = fitted
     xs = scm.data[:5, [1]]
     batch = q.predict(xs)
     single = np.stack([q.predict({"b": float(x)}) for x in xs[:, 0]])
@@ -69,10 +69,25 @@ def test_predict_single_matches_batch_and_torch(fitted):
 
 
 def test_save_and_load_roundtrip(fitted, tmp_path):
-    q, _, scm, spec = fitted
+    q, _, scm, spec, _ = fitted
     path = q.save(tmp_path / "q.pt")
     fresh = AmortisedHarm(spec, seed=5).load(path)
     np.testing.assert_allclose(fresh.predict(scm.data[:7, [1]]), q.predict(scm.data[:7, [1]]))
     other = HarmSpec(NAMES, "h > 0", ({},), context=("b",))
     with pytest.raises(ValueError, match="not this spec"):
         AmortisedHarm(other).load(path)
+
+
+def test_the_guard_uses_the_validated_network(fitted):
+    from bayesguard.guard.causal_guard import CausalGuard
+
+    q, draw, scm, spec, post = fitted
+    with pytest.raises(ValueError, match="validate"):
+        CausalGuard(spec, scm.data, post, amortised=AmortisedHarm(spec))
+    q.validate(draw, scm.data[:10, [1]], n_theories=20_000)
+    guard = CausalGuard(spec, scm.data, post, amortised=q, threshold=0.2)
+    ctx = {"b": float(scm.data[0, 1])}
+    v = guard.check(ctx, 1)
+    assert v.params["marginaliser"] == "amortised"
+    assert v.posterior_harm == pytest.approx(q.predict(ctx)[1])
+    assert v.posterior_upper == pytest.approx(min(1.0, q.predict(ctx)[1] + q.error_margin))
