@@ -88,7 +88,7 @@ def main() -> None:
     t0 = time.perf_counter()
     mc_guard = CausalGuard(spec, x, post, n_theories=1000, threshold=0.05, alpha=0.01)
     build_mc_s = time.perf_counter() - t0
-    score = mc_guard.bge
+    score = mc_guard.local
     graphs = post.theories
 
     def draw(r: np.random.Generator, n: int):

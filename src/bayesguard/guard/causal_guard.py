@@ -1,10 +1,15 @@
 """The guard on causal world models: ALLOW, REJECT or ASK, with honest bounds and a witness.
 
+Two model classes: linear-Gaussian (BGe; harm ``X > t`` or ``X < t``) and discrete (BDeu; harm
+``X == category`` or ``!=``; the spec carries the categories). Experiments (rows with ``do()`` cells)
+are scored with the interventional version of either score.
+
 For a context ``x`` and each action ``a`` the guard computes
 
 - the posterior-predictive harm ``P(H | x, a, D)`` and a ``1 - delta`` upper bound on it
   (:mod:`bayesguard.marginal`: Monte Carlo over ``n_theories`` posterior theories, or the amortised
-  network with its validated error margin);
+  network with its validated error margin; for discrete models each sampled graph's harm integrates
+  its parameters exactly, so the Monte Carlo runs over graphs);
 - the cautious estimate ``max_{G in M_alpha} P(H | x, a, G, D)`` over the pool of graphs
   (:class:`~.causal_pool.GraphPool`: posterior graphs, graphs found by the harm-seeking search, and
   people's theories);
@@ -42,30 +47,35 @@ from ..inference.harm_search import harm_seeking_search
 from ..marginal.amortised import AmortisedHarm
 from ..marginal.montecarlo import monte_carlo_harm
 from ..posterior import Posterior
+from ..theories.causal.data import Table
+from ..theories.causal.discrete_harm import DiscreteHarmModel
 from ..theories.causal.family import CausalData
 from ..theories.causal.harm import HarmSpec
 from ..theories.causal.harm_model import GaussianHarmModel
 from ..theories.causal.human import HumanTheory
-from ..theories.causal.interventional import InterventionalBGeScore
+from ..theories.causal.interventional import InterventionalBDeuScore, InterventionalBGeScore
 from ..theories.causal.linear_gaussian import sample_parameters
 from ..theories.causal.prior import StructurePrior
-from ..theories.causal.scores import BGeScore
+from ..theories.causal.scores import BDeuScore, BGeScore
 from ..theories.causal.structure import StructureScore
 from .audit import record
-from .causal_pool import GraphPool
+from .causal_pool import GraphPool, PoolBase
+from .discrete_pool import DiscreteGraphPool
 from .explain import explain_paths
-from .information import gaussian_eig, uncertainty_split
+from .information import uncertainty_split
 from .verdict import Decision, Verdict
 
 
 class CausalGuard:
-    """Guard an agent's interventions on a linear-Gaussian causal world.
+    """Guard an agent's interventions on a linear-Gaussian or discrete causal world.
 
     Args:
-        spec: the harm event, the actions (interventions) and the context variables.
-        data: the observations, ``(N, d)`` in the order of ``spec.names``, or a :class:`CausalData` whose
-            ``intervened`` cells mark rows from experiments (then the score is
-            :class:`~bayesguard.theories.causal.interventional.InterventionalBGeScore`).
+        spec: the harm event, the actions (interventions) and the context variables; a spec with
+            ``categories`` makes the guard discrete (BDeu).
+        data: the observations, ``(N, d)`` in the order of ``spec.names`` (integer category codes for a
+            discrete spec), a validated :class:`~bayesguard.theories.causal.data.Table`, or a
+            :class:`CausalData` whose ``intervened`` cells mark rows from experiments (then the score is
+            the interventional BGe or BDeu score).
         posterior: a posterior over graphs, theories ``(n, d, d)`` bool: ``kind="exact"`` (every DAG,
             from :func:`~bayesguard.theories.causal.structure.exact_structure_posterior`) or
             ``"samples"`` (MCMC / GFlowNet draws).
@@ -75,16 +85,18 @@ class CausalGuard:
         delta: each Monte Carlo bound fails with probability at most ``delta``.
         sampler_error: a bound on ``TV(sampler, posterior)``, added to the Monte Carlo bound.
         n_theories: posterior theories for the Monte Carlo marginaliser.
-        n_param_draws: parameter draws per graph in the pool.
+        n_param_draws: parameter draws per graph in the pool (linear-Gaussian; discrete graphs integrate
+            their parameters exactly).
         max_members: cap on the posterior members of the cautious set that get a harm model (the most
             probable ones; graphs from search and people are always kept); None (default): no cap.
         search: challenge every action that would be allowed with the harm-seeking search.
         search_steps, search_chains, search_beta: the search's length, chains and tilt.
-        human_theories: people's theories; they join the pool like any other graph.
+        human_theories: people's theories; they join the pool like any other graph (discrete: graphs).
         extra_graphs: ``(m, d, d)`` graphs found by an earlier search (e.g. :meth:`found_graphs` of the
             guard this one replaces after new data), added to the pool with source ``"search"``.
         amortised: a trained and validated :class:`AmortisedHarm`; used instead of Monte Carlo for the
-            posterior-predictive harm (its bound is its validated error margin).
+            posterior-predictive harm (its bound is its validated error margin); linear-Gaussian only.
+        ess: the BDeu equivalent sample size (discrete models).
         seed: random seed.
         audit_path: append every verdict to this JSON-lines file.
     """
@@ -110,11 +122,16 @@ class CausalGuard:
         human_theories: Sequence[HumanTheory] = (),
         extra_graphs: np.ndarray | None = None,
         amortised: AmortisedHarm | None = None,
+        ess: float = 1.0,
         seed: int = 0,
         audit_path: str | Path | None = None,
     ) -> None:
-        if spec.discrete:
-            raise ValueError("spec: CausalGuard handles linear-Gaussian models (a continuous spec)")
+        if isinstance(data, Table):
+            if tuple(data.names) != spec.names:
+                raise ValueError(
+                    f"data: columns {list(data.names)} differ from the spec's {list(spec.names)}"
+                )
+            data = data.values
         if not isinstance(data, CausalData):
             data = CausalData(np.asarray(data, dtype=np.float64))
         values = data.values
@@ -133,6 +150,8 @@ class CausalGuard:
         self.search_steps = positive_int(search_steps, "search_steps")
         self.search_chains = positive_int(search_chains, "search_chains")
         self.search_beta = float(search_beta)
+        if amortised is not None and spec.discrete:
+            raise ValueError("amortised: the amortised marginaliser takes continuous contexts only")
         if amortised is not None and amortised.error_margin is None:
             raise ValueError("amortised: validate() the network first; its error margin is part of the bound")
         self.amortised = amortised
@@ -141,13 +160,21 @@ class CausalGuard:
         self.rng = np.random.default_rng(seed)
 
         self.data = data
-        self.bge = (
-            InterventionalBGeScore(values, data.intervened) if data.intervened.any() else BGeScore(values)
-        )
+        iv = data.intervened
+        if spec.discrete:
+            codes = _category_codes(values, spec)
+            arities = np.array([len(c) for c in spec.categories], dtype=np.int64)  # type: ignore[union-attr]
+            self.local = (
+                InterventionalBDeuScore(codes, iv, arities, ess)
+                if iv.any()
+                else BDeuScore(codes, arities, ess)
+            )
+        else:
+            self.local = InterventionalBGeScore(values, iv) if iv.any() else BGeScore(values)
         prior = prior if prior is not None else StructurePrior.make(list(spec.names))
         if prior.names != spec.names:
             raise ValueError("prior: its variable names differ from the spec's")
-        self.score = StructureScore(self.bge, prior)
+        self.score = StructureScore(self.local, prior)
         graphs = np.asarray(posterior.theories)
         if graphs.ndim != 3 or graphs.shape[1:] != (spec.d, spec.d):
             raise ValueError(
@@ -159,8 +186,8 @@ class CausalGuard:
             lp = self.score.log_posterior(graphs)
             if not np.allclose(lp - lp.max(), posterior.log_weights - posterior.log_weights.max(), atol=1e-6):
                 raise ValueError(
-                    "posterior: its weights are not this data's posterior under this prior "
-                    "(pass the prior the posterior was computed with)"
+                    "posterior: its weights are not this data's posterior under this prior and score "
+                    "(pass the prior, and for discrete data the ess, the posterior was computed with)"
                 )
 
         # Monte Carlo theories: n i.i.d. posterior draws, each with its own parameter draw
@@ -175,28 +202,38 @@ class CausalGuard:
         else:
             pick = np.arange(posterior.n_theories)
             self.mc_kind, self.mc_log_weights = "weighted", posterior.log_weights
-        self.mc_model = GaussianHarmModel(
-            spec, sample_parameters(self.bge, graphs[pick], self.rng, spec.names)
-        )
-
-        # the pool of graphs for the cautious set
-        self.pool = GraphPool(
-            spec,
-            self.score,
-            self.bge,
-            values,
-            data.intervened,
-            alpha=self.alpha,
-            n_param_draws=positive_int(n_param_draws, "n_param_draws"),
-            max_members=None if max_members is None else positive_int(max_members, "max_members"),
-            rng=self.rng,
-        )
+        cap = None if max_members is None else positive_int(max_members, "max_members")
+        self.pool: PoolBase
+        if spec.discrete:
+            self.mc_model: GaussianHarmModel | DiscreteHarmModel = DiscreteHarmModel(
+                spec, self.local, graphs[pick]
+            )
+            self.pool = DiscreteGraphPool(spec, self.score, self.local, alpha=self.alpha, max_members=cap)
+        else:
+            self.mc_model = GaussianHarmModel(
+                spec, sample_parameters(self.local, graphs[pick], self.rng, spec.names)
+            )
+            self.pool = GraphPool(
+                spec,
+                self.score,
+                self.local,
+                values,
+                iv,
+                alpha=self.alpha,
+                n_param_draws=positive_int(n_param_draws, "n_param_draws"),
+                max_members=cap,
+                rng=self.rng,
+            )
         self.pool.add(graphs, "posterior")
         if extra_graphs is not None and len(extra_graphs):
             self.pool.add(np.asarray(extra_graphs, dtype=bool), "search")
         for k, theory in enumerate(human_theories):
             if not isinstance(theory, HumanTheory):
                 raise TypeError(f"human_theories[{k}]: expected a HumanTheory, got {type(theory).__name__}")
+            if theory.has_parameters and spec.discrete:
+                raise ValueError(
+                    f"human_theories[{k}]: a discrete guard takes people's graphs; drop the coefficients"
+                )
             if theory.has_parameters:
                 self.pool.add_point(theory.parameters(spec.names), theory.name)
             else:
@@ -299,7 +336,7 @@ class CausalGuard:
             wi = int(np.argmax(member[:, a]))
             w = int(self.pool.members[wi])
             d = Decision(str(decision[a]))
-            suggestion = self._suggest(decision, a) if d is Decision.ASK else None
+            suggestion = self._suggest(decision, x) if d is Decision.ASK else None
             verdicts.append(
                 Verdict(
                     decision=d,
@@ -330,22 +367,20 @@ class CausalGuard:
             )
         return verdicts
 
-    def _suggest(self, decision: np.ndarray, action: int) -> str:
+    def _suggest(self, decision: np.ndarray, x: np.ndarray) -> str:
         """The allowed action whose outcome best separates the members of ``M_alpha``."""
         safe = [e for e in range(self.spec.n_actions) if decision[e] == Decision.ALLOW.value]
         if not safe:
             return "no action is safe to try; ask a person, or observe passively"
         top = np.argsort(-self.pool.member_probs, kind="stable")[:32]
-        idx = self.pool.members[top]
         w = self.pool.member_probs[top] / self.pool.member_probs[top].sum()
-        gains = []
-        for e in safe:  # candidate experiments (a handful); the theories inside are batched
-            mean, cov, _ = self.pool.moments(idx, e)
-            gains.append(gaussian_eig(w, mean, cov, n_samples=64, rng=int(self.rng.integers(2**31))))
+        gains = [  # candidate experiments (a handful); the theories inside are batched
+            self.pool.information_gain(top, w, e, x, self.rng) for e in safe
+        ]
         best = int(np.argmax(gains))
         return (
             f"try {self.spec.action_names[safe[best]]} first: expected information gain "
-            f"{gains[best]:.3f} bits about which of the {idx.size} plausible theories holds"
+            f"{gains[best]:.3f} bits about which of the {top.size} plausible theories holds"
         )
 
     def _describe(self, w: int) -> str:
@@ -391,3 +426,23 @@ class CausalGuard:
         verdict = record(verdict, self.audit_path, self._error_verdict)
         self.history.append(verdict)
         return verdict
+
+
+def _category_codes(values: np.ndarray, spec: HarmSpec) -> np.ndarray:
+    """``(N, d)`` float data -> int64 codes, checked against the spec's categories."""
+    codes = np.round(values).astype(np.int64)
+    if np.any(codes != values):
+        col = int(np.flatnonzero((codes != values).any(axis=0))[0])
+        raise ValueError(
+            f"data: column {spec.names[col]!r} holds non-integer values; a discrete guard takes category "
+            "codes (validate_table(..., kind='discrete') makes them)"
+        )
+    arities = np.array([len(c) for c in spec.categories], dtype=np.int64)  # type: ignore[union-attr]
+    bad = (codes < 0) | (codes >= arities[None])
+    if bad.any():
+        col = int(np.flatnonzero(bad.any(axis=0))[0])
+        raise ValueError(
+            f"data: column {spec.names[col]!r} has codes outside 0..{arities[col] - 1} "
+            f"(the spec lists {arities[col]} categories: {list(spec.categories[col])})"  # type: ignore[index]
+        )
+    return codes

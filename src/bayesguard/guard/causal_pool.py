@@ -29,6 +29,7 @@ from ..theories.causal.linear_gaussian import (
 )
 from ..theories.causal.scores import BGeScore
 from ..theories.causal.structure import StructureScore
+from .information import gaussian_eig
 from .rules import cautious_members
 
 SOURCES = ("posterior", "search", "human")
@@ -40,8 +41,108 @@ def _keys(adj: np.ndarray) -> np.ndarray:
     return packed.view(np.dtype((np.void, packed.shape[1]))).ravel()
 
 
-class GraphPool:
-    """Graphs with weights, the cautious set and its members' harm model.
+class PoolBase:
+    """Graphs with exact unnormalised posterior weights and the cautious set over them.
+
+    Subclasses give the members' harm (:meth:`member_harm`), the harm of arbitrary graphs
+    (:meth:`graph_harm`, for the harm-seeking search) and the information an experiment gives about
+    the members (:meth:`information_gain`).
+
+    Args:
+        spec: the harm question.
+        score: the structure posterior (local score + prior) that weighs every graph.
+        alpha: the cautious rule's alpha.
+        max_members: at most this many of the most probable posterior members get a harm model
+            (None: all of them).
+    """
+
+    def __init__(
+        self, spec: HarmSpec, score: StructureScore, *, alpha: float, max_members: int | None
+    ) -> None:
+        self.spec, self.score = spec, score
+        self.alpha, self.max_members = alpha, max_members
+        d = spec.d
+        self.graphs = np.zeros((0, d, d), dtype=bool)
+        self.log_post = np.zeros(0)
+        self.source: list[str] = []
+        self.label: list[str] = []
+        n_bytes = (d * d + 7) // 8
+        self._keys = np.zeros(0, dtype=np.dtype((np.void, n_bytes)))
+        self._key_index = np.zeros(0, dtype=np.int64)
+        self._sub_specs: dict[int, HarmSpec] = {}
+        self.members = np.zeros(0, dtype=np.int64)
+        self.member_probs = np.zeros(0)
+        self.truncated = False
+
+    # ------------------------------------------------------------------ building
+    def add(self, graphs: np.ndarray, source: str, labels: list[str] | None = None) -> np.ndarray:
+        """Add graphs ``(n, d, d)`` (duplicates are skipped); returns their pool indices ``(n,)``."""
+        g = np.asarray(graphs, dtype=bool)
+        keys = _keys(g)
+        uniq, first, inverse = np.unique(keys, return_index=True, return_inverse=True)
+        old = self._keys.size
+        _, first_all, inv_all = np.unique(
+            np.concatenate([self._keys, uniq]), return_index=True, return_inverse=True
+        )
+        where = first_all[inv_all[old:]]  # first position of each distinct key among old + new keys
+        is_new = where >= old
+        start = len(self.source)
+        known = np.append(self._key_index, -1)  # a sentinel, so that the lookup below is always in range
+        pool_idx = np.where(is_new, start + np.cumsum(is_new) - 1, known[np.minimum(where, old)])
+        if is_new.any():
+            rows = first[is_new]  # the first input graph of each new key
+            self.graphs = np.concatenate([self.graphs, g[rows]])
+            self.log_post = np.concatenate([self.log_post, self.score.log_posterior(g[rows])])
+            self.source += [source] * rows.size
+            self.label += [labels[r] for r in rows] if labels else [source] * rows.size
+            self._keys = np.concatenate([self._keys, uniq[is_new]])
+            self._key_index = np.concatenate([self._key_index, pool_idx[is_new]])
+        return pool_idx[inverse.ravel()]
+
+    @property
+    def probs(self) -> np.ndarray:
+        """``(n_pool,)`` probabilities normalised over the pool."""
+        lp = self.log_post - self.log_post.max()
+        p = np.exp(lp)
+        return p / p.sum()
+
+    def refresh(self) -> None:
+        """Recompute ``M_alpha`` and build the harm model of its members.
+
+        With ``max_members`` set, only that many of the most probable posterior members get a harm model,
+        plus every member that search or a person contributed (they are never dropped); ``truncated``
+        then says so and verdicts report it.
+        """
+        p = self.probs
+        idx = np.flatnonzero(cautious_members(p, self.alpha, ties="worst"))
+        idx = idx[np.argsort(-p[idx], kind="stable")]
+        self.truncated = False
+        if self.max_members is not None and idx.size > self.max_members:
+            special = np.array([self.source[i] != "posterior" for i in idx], dtype=bool)
+            keep = special | (np.cumsum(~special) <= self.max_members)
+            self.truncated = bool((~keep).any())
+            idx = idx[keep]
+        self.members = idx
+        self.member_probs = p[self.members]
+        self._build()
+
+    def _build(self) -> None:
+        """Build the members' harm model (subclasses)."""
+        raise NotImplementedError
+
+    def sub_spec(self, action: int) -> HarmSpec:
+        """The spec restricted to one action (cached)."""
+        if action not in self._sub_specs:
+            self._sub_specs[action] = self.spec.restrict(action)
+        return self._sub_specs[action]
+
+    def edge_probs(self) -> np.ndarray:
+        """``(d, d)`` posterior edge probabilities over the pool."""
+        return np.tensordot(self.probs, self.graphs.astype(np.float64), axes=(0, 0))
+
+
+class GraphPool(PoolBase):
+    """The pool for linear-Gaussian theories: harm averaged over BGe parameter draws.
 
     Args:
         spec: the harm question.
@@ -69,46 +170,12 @@ class GraphPool:
         max_members: int | None,
         rng: np.random.Generator,
     ) -> None:
-        self.spec, self.score, self.bge, self.values = spec, score, bge, values
-        self.intervened = intervened
-        self.alpha, self.k, self.max_members = alpha, n_param_draws, max_members
-        d = spec.d
-        self.graphs = np.zeros((0, d, d), dtype=bool)
-        self.log_post = np.zeros(0)
-        self.source: list[str] = []
-        self.label: list[str] = []
+        super().__init__(spec, score, alpha=alpha, max_members=max_members)
+        self.bge, self.values, self.intervened = bge, values, intervened
+        self.k = n_param_draws
         self.points: dict[int, LinearGaussianTheories] = {}  # pool index -> a person's full SCM
-        n_bytes = (d * d + 7) // 8
-        self._keys = np.zeros(0, dtype=np.dtype((np.void, n_bytes)))
-        self._key_index = np.zeros(0, dtype=np.int64)
         self.gam, self.z = parameter_noise(bge, n_param_draws, rng)
-        self._sub_specs: dict[int, HarmSpec] = {}
         self.model: GaussianHarmModel | None = None
-
-    # ------------------------------------------------------------------ building
-    def add(self, graphs: np.ndarray, source: str, labels: list[str] | None = None) -> np.ndarray:
-        """Add graphs ``(n, d, d)`` (duplicates are skipped); returns their pool indices ``(n,)``."""
-        g = np.asarray(graphs, dtype=bool)
-        keys = _keys(g)
-        uniq, first, inverse = np.unique(keys, return_index=True, return_inverse=True)
-        old = self._keys.size
-        _, first_all, inv_all = np.unique(
-            np.concatenate([self._keys, uniq]), return_index=True, return_inverse=True
-        )
-        where = first_all[inv_all[old:]]  # first position of each distinct key among old + new keys
-        is_new = where >= old
-        start = len(self.source)
-        known = np.append(self._key_index, -1)  # a sentinel, so that the lookup below is always in range
-        pool_idx = np.where(is_new, start + np.cumsum(is_new) - 1, known[np.minimum(where, old)])
-        if is_new.any():
-            rows = first[is_new]  # the first input graph of each new key
-            self.graphs = np.concatenate([self.graphs, g[rows]])
-            self.log_post = np.concatenate([self.log_post, self.score.log_posterior(g[rows])])
-            self.source += [source] * rows.size
-            self.label += [labels[r] for r in rows] if labels else [source] * rows.size
-            self._keys = np.concatenate([self._keys, uniq[is_new]])
-            self._key_index = np.concatenate([self._key_index, pool_idx[is_new]])
-        return pool_idx[inverse.ravel()]
 
     def add_point(self, theory: LinearGaussianTheories, label: str) -> int:
         """Add a person's full SCM (one theory) as its own entry."""
@@ -122,31 +189,7 @@ class GraphPool:
         self.points[idx] = theory
         return idx
 
-    @property
-    def probs(self) -> np.ndarray:
-        """``(n_pool,)`` probabilities normalised over the pool."""
-        lp = self.log_post - self.log_post.max()
-        p = np.exp(lp)
-        return p / p.sum()
-
-    def refresh(self) -> None:
-        """Recompute ``M_alpha`` and build the harm model of its members.
-
-        With ``max_members`` set, only that many of the most probable posterior members get a harm model,
-        plus every member that search or a person contributed (they are never dropped); ``truncated``
-        then says so and verdicts report it.
-        """
-        p = self.probs
-        idx = np.flatnonzero(cautious_members(p, self.alpha, ties="worst"))
-        idx = idx[np.argsort(-p[idx], kind="stable")]
-        self.truncated = False
-        if self.max_members is not None and idx.size > self.max_members:
-            special = np.array([self.source[i] != "posterior" for i in idx], dtype=bool)
-            keep = special | (np.cumsum(~special) <= self.max_members)
-            self.truncated = bool((~keep).any())
-            idx = idx[keep]
-        self.members = idx
-        self.member_probs = p[self.members]
+    def _build(self) -> None:
         self.model = GaussianHarmModel(self.spec, self._theories(self.members))
 
     def _theories(self, idx: np.ndarray, graphs: np.ndarray | None = None) -> LinearGaussianTheories:
@@ -180,18 +223,9 @@ class GraphPool:
 
     def graph_harm(self, graphs: np.ndarray, x: np.ndarray, action: int) -> np.ndarray:
         """Parameter-averaged harm of arbitrary graphs ``(n, d, d)`` for one action: ``(n,)``."""
-        if action not in self._sub_specs:
-            s = self.spec
-            self._sub_specs[action] = HarmSpec(
-                s.names, s.harm, (s.actions[action],), s.context, s.categories, (s.action_names[action],)
-            )
         th = self._theories(np.arange(graphs.shape[0]), graphs=graphs)
-        h = GaussianHarmModel(self._sub_specs[action], th).harm(x)[:, 0]
+        h = GaussianHarmModel(self.sub_spec(action), th).harm(x)[:, 0]
         return h.reshape(graphs.shape[0], self.k).mean(axis=1)
-
-    def edge_probs(self) -> np.ndarray:
-        """``(d, d)`` posterior edge probabilities over the pool."""
-        return np.tensordot(self.probs, self.graphs.astype(np.float64), axes=(0, 0))
 
     def moments(self, idx: np.ndarray, action: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """Mean ``(n, k)`` and covariance ``(n, k, k)`` of the variables ``action`` does not set, one
@@ -214,3 +248,11 @@ class GraphPool:
         centred = mean - mean.mean(axis=1, keepdims=True)
         spread = np.einsum("nki,nkj->nij", centred, centred) / self.k
         return mean.mean(axis=1), cov.mean(axis=1) + spread, free
+
+    def information_gain(
+        self, top: np.ndarray, weights: np.ndarray, action: int, x: np.ndarray, rng: np.random.Generator
+    ) -> float:
+        """Bits about which of the members ``top`` (positions in ``members``) holds, from one run of
+        ``action`` (its outcome moment-matched to a Gaussian per member; the context is not used)."""
+        mean, cov, _ = self.moments(self.members[top], action)
+        return gaussian_eig(weights, mean, cov, n_samples=64, rng=int(rng.integers(2**31)))

@@ -11,7 +11,8 @@ event and the theory: zero exactly when every theory with weight predicts the sa
 **Expected information gain of an experiment.** Running the safe intervention ``do(e)`` once yields a
 row ``y`` of the variables not set by it. For theories ``t`` with weights ``w_t`` (those in play) the
 gain is ``I(Y; T) = E_{t ~ w} E_{y ~ p(y|t)} [log p(y | t) - log sum_s w_s p(y | s)]``, estimated by
-Monte Carlo with each theory's ``y | t`` a Gaussian (moment-matched over its parameter draws). It is at
+Monte Carlo with each theory's ``y | t`` a Gaussian (moment-matched over its parameter draws), or exactly
+for a categorical ``y`` (:func:`discrete_eig`). It is at
 most the entropy of ``w``, reached when one observation identifies the theory.
 """
 
@@ -78,3 +79,25 @@ def gaussian_eig(
         mix = logsumexp(logp + np.log(w)[None, None], axis=-1)  # (n, S)
     gain = np.where(w > 0, (own - mix).mean(axis=1), 0.0)
     return float(max(w @ gain, 0.0) / np.log(2))
+
+
+def categorical_entropy(p: np.ndarray) -> np.ndarray:
+    """Entropy in bits of each row of ``p (..., K)`` (rows summing to 1)."""
+    p = np.asarray(p, dtype=np.float64)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        terms = np.where(p > 0, -p * np.log2(p), 0.0)
+    return terms.sum(axis=-1)
+
+
+def discrete_eig(weights: np.ndarray, probs: np.ndarray) -> float:
+    """Exact expected information gain (bits) about the theory from one categorical outcome ``y``.
+
+    ``I(Y; T) = H(sum_t w_t p_t) - sum_t w_t H(p_t)``.
+
+    Args:
+        weights: ``(n,)`` theory weights, summing to 1.
+        probs: ``(n, K)`` distribution of ``y`` under each theory.
+    """
+    w = np.asarray(weights, dtype=np.float64)
+    p = np.asarray(probs, dtype=np.float64)
+    return float(max(categorical_entropy(w @ p) - w @ categorical_entropy(p), 0.0))

@@ -52,7 +52,13 @@ class DiscreteTheories:
 
 
 def family_counts(score: BDeuScore, node: int, parents: np.ndarray) -> np.ndarray:
-    """Counts ``(q, r_node)`` of each parent configuration and state of ``node`` in the data."""
+    """Counts ``(q, r_node)`` of each parent configuration and state of ``node`` in the data.
+
+    With an :class:`~.interventional.InterventionalBDeuScore` only the rows where ``node`` was not set
+    are counted (its mechanism did not produce the others).
+    """
+    if hasattr(score, "node_score"):
+        score = score.node_score(node)
     ar = score.arities
     q = int(np.prod(ar[parents])) if parents.size else 1
     cfg = (

@@ -15,6 +15,7 @@ labels of :func:`~.data.validate_table`); they are stored as integer codes.
 
 from __future__ import annotations
 
+import copy
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -165,7 +166,9 @@ class HarmSpec:
         object.__setattr__(self, "actions", acts)
         if self.action_names is None:
             labels = tuple(
-                "do nothing" if not a else "do(" + ", ".join(f"{k}={v:g}" for k, v in a.items()) + ")"
+                "do nothing"
+                if not a
+                else "do(" + ", ".join(f"{k}={self._label(k, v)}" for k, v in a.items()) + ")"
                 for a in acts
             )
         else:
@@ -190,6 +193,12 @@ class HarmSpec:
             out[var] = self._value(var, val, f"actions[{k}][{var!r}]")
         return out
 
+    def _label(self, var: str, value: float) -> str:
+        """A value as written: the category label of a code, or the number."""
+        if self.categories is not None:
+            return str(self.categories[self.names.index(var)][int(value)])
+        return f"{value:g}"
+
     def _value(self, var: str, val: object, field: str) -> float:
         j = self.names.index(var)
         if self.categories is not None:
@@ -198,6 +207,13 @@ class HarmSpec:
         if not number or not np.isfinite(float(val)):
             raise ValueError(f"{field}: expected a finite number, got {val!r}")
         return float(val)
+
+    def restrict(self, action: int) -> HarmSpec:
+        """The same question with only ``actions[action]`` (already validated; nothing is re-coded)."""
+        out = copy.copy(self)
+        object.__setattr__(out, "actions", (self.actions[action],))
+        object.__setattr__(out, "action_names", (self.action_names[action],))  # type: ignore[index]
+        return out
 
     # ------------------------------------------------------------------ views
     @property

@@ -1,0 +1,188 @@
+"""``P(harm | context, do(action), G, D)`` for a batch of discrete causal graphs, tabulated once.
+
+**Exact per graph.** Under BDeu the tables of a graph have independent Dirichlet posteriors, and one new
+case uses each table once, so the posterior predictive of a new case given ``G`` and ``D`` is the
+product of the *posterior-mean* tables (the mutilated product under ``do(a)``). Hence
+
+    P(H | x, do(a), G, D) = P(H, x | do(a), G, D) / P(x | do(a), G, D),
+
+both computed with the posterior-mean tables: parameter uncertainty is integrated out exactly, and the
+harm of a graph is a fixed number (which the harm-seeking search and the cautious set need). The
+context ``x`` of the new case is not used to update the posterior over graphs (one case among ``N``).
+
+**Tabulated.** The context variables are discrete, so :class:`DiscreteHarmModel` computes the harm for
+*every* context configuration at once: one contraction (``numpy.einsum``, variable elimination) per
+distinct graph and action, with the harm and context variables left open. A check is then a table
+lookup. The loop runs over distinct graphs, never over theories.
+"""
+
+from __future__ import annotations
+
+import string
+
+import numpy as np
+
+from .dag import is_acyclic
+from .discrete import posterior_mean_cpts
+from .harm import HarmSpec
+from .scores import BDeuScore
+
+#: Refuse to tabulate more cells than this (distinct graphs x actions x context configurations).
+MAX_CELLS = 20_000_000
+#: The information-gain outcome is the joint of the free variables when it has at most this many cells.
+MAX_OUTCOME_CELLS = 1 << 16
+
+
+def _keys(adj: np.ndarray) -> np.ndarray:
+    packed = np.packbits(adj.reshape(adj.shape[0], -1), axis=1)
+    return packed.view(np.dtype((np.void, packed.shape[1]))).ravel()
+
+
+def mutilated_joint(
+    cpts: list[np.ndarray],
+    adj: np.ndarray,
+    arities: np.ndarray,
+    do: dict[int, int],
+    keep: list[int],
+) -> np.ndarray:
+    """Joint of the variables ``keep`` under ``do`` in one discrete network: shape ``arities[keep]``.
+
+    Args:
+        cpts: ``d`` tables, ``cpts[j]`` of shape ``(q_j, r_j)`` (parents in increasing index order).
+        adj: ``(d, d)`` bool graph.
+        arities: ``(d,)`` states per variable.
+        do: ``{variable index: code}`` interventions (their tables become point masses).
+        keep: the variables left open, in output order.
+    """
+    d = adj.shape[0]
+    if d > 52:
+        raise ValueError("theories: exact discrete queries support at most 52 variables")
+    letters = string.ascii_letters[:d]
+    operands: list[np.ndarray] = []
+    subscripts: list[str] = []
+    for j in range(d):
+        if j in do:
+            point = np.zeros(arities[j])
+            point[do[j]] = 1.0
+            operands.append(point)
+            subscripts.append(letters[j])
+            continue
+        parents = np.flatnonzero(adj[:, j])
+        operands.append(cpts[j].reshape((*arities[parents], arities[j])))
+        subscripts.append("".join(letters[i] for i in parents) + letters[j])
+    expr = ",".join(subscripts) + "->" + "".join(letters[k] for k in keep)
+    return np.einsum(expr, *operands, optimize="greedy")
+
+
+class DiscreteHarmModel:
+    """Harm probabilities of ``n`` discrete graphs under every action of a discrete :class:`HarmSpec`.
+
+    Args:
+        spec: the harm event (``==`` / ``!=`` a category), actions and context variables; discrete.
+        score: the BDeu score (or :class:`~.interventional.InterventionalBDeuScore`) whose counts give
+            each graph's posterior-mean tables.
+        graphs: ``(n, d, d)`` bool DAGs (repeats allowed; each distinct graph is computed once).
+
+    Attributes:
+        table: ``(n_actions, n_distinct, n_configs)`` harm of each distinct graph in each context
+            configuration (configurations in C order over ``spec.context``).
+        inverse: ``(n,)`` the distinct graph of each input graph.
+    """
+
+    def __init__(self, spec: HarmSpec, score: BDeuScore, graphs: np.ndarray) -> None:
+        if not spec.discrete:
+            raise ValueError("spec: a discrete harm model needs a discrete spec (with categories)")
+        g = np.asarray(graphs, dtype=bool)
+        if g.ndim != 3 or g.shape[1:] != (spec.d, spec.d):
+            raise ValueError(f"graphs: expected shape (n, {spec.d}, {spec.d}), got {g.shape}")
+        if not is_acyclic(g).all():
+            raise ValueError("graphs: contains a cycle")
+        self.spec, self.score = spec, score
+        self.arities = np.asarray(score.arities, dtype=np.int64)
+        cat_ar = np.array([len(c) for c in spec.categories], dtype=np.int64)  # type: ignore[union-attr]
+        if not np.array_equal(cat_ar, self.arities):
+            raise ValueError(
+                f"score: arities {self.arities.tolist()} differ from the spec's category counts "
+                f"{cat_ar.tolist()}"
+            )
+        self.ctx = [int(c) for c in spec.context_index]
+        self.ctx_arities = self.arities[self.ctx]
+        self.n_configs = int(np.prod(self.ctx_arities)) if self.ctx else 1
+        _, first, inverse = np.unique(_keys(g), return_index=True, return_inverse=True)
+        self.graphs = g[first]  # (u, d, d) distinct graphs
+        self.inverse = inverse.ravel()
+        self.n = g.shape[0]
+        cells = self.graphs.shape[0] * spec.n_actions * self.n_configs
+        if cells > MAX_CELLS:
+            raise ValueError(
+                f"context: {len(self.ctx)} context variables have {self.n_configs} joint configurations; "
+                f"tabulating them for {self.graphs.shape[0]} graphs x {spec.n_actions} actions exceeds "
+                f"{MAX_CELLS} cells (use fewer context variables)"
+            )
+        self.dos = [
+            {spec.index(k): int(v) for k, v in act.items()} for act in spec.actions
+        ]  # per action {index: code}
+        self.cpts = [posterior_mean_cpts(score, a) for a in self.graphs]  # per distinct graph
+        h = spec.harm_index
+        self.table = np.empty((spec.n_actions, self.graphs.shape[0], self.n_configs))
+        for i, adj in enumerate(self.graphs):  # a loop over distinct graphs; contexts and states inside
+            for k, do in enumerate(self.dos):
+                joint = mutilated_joint(self.cpts[i], adj, self.arities, do, [h, *self.ctx])
+                joint = joint.reshape(self.arities[h], self.n_configs)
+                self.table[k, i] = self._event(joint) / joint.sum(axis=0)
+
+    def _event(self, joint: np.ndarray) -> np.ndarray:
+        """Probability of the harm event from ``joint (r_h, ...)`` over the harm variable's states."""
+        code = int(self.spec.harm.value)
+        return joint[code] if self.spec.harm.op == "==" else joint.sum(axis=0) - joint[code]
+
+    # ------------------------------------------------------------------ lookups
+    def config(self, contexts: np.ndarray) -> np.ndarray:
+        """Context codes ``(..., m)`` -> configuration indices ``(...)``; raises on bad codes."""
+        x = np.asarray(contexts, dtype=np.float64)
+        if not self.ctx:
+            return np.zeros(x.shape[:-1], dtype=np.int64)
+        codes = np.round(x).astype(np.int64)
+        if np.any(codes != x) or np.any(codes < 0) or np.any(codes >= self.ctx_arities):
+            raise ValueError(
+                f"context: expected category codes below {self.ctx_arities.tolist()} for "
+                f"{list(self.spec.context)}, got {x.tolist()}"
+            )
+        return np.ravel_multi_index(np.moveaxis(codes, -1, 0), self.ctx_arities)
+
+    def harm(self, context: object = None) -> np.ndarray:
+        """``(n, n_actions)`` harm of every input graph in one context (validated)."""
+        x = self.spec.context_values(context)
+        if x.ndim != 1:
+            raise ValueError(f"context: expected one context of shape ({len(self.ctx)},), got {x.shape}")
+        return self.table[:, self.inverse, int(self.config(x))].T
+
+    def harm_pairs(self, theory: np.ndarray, contexts: np.ndarray) -> np.ndarray:
+        """Harm of graph ``theory[b]`` in context ``contexts[b]``: ``(B,), (B, m) -> (B, n_actions)``."""
+        cfg = self.config(contexts)
+        return self.table[:, self.inverse[np.asarray(theory, dtype=np.int64)], cfg].T
+
+    def harm_batch(self, contexts: np.ndarray) -> np.ndarray:
+        """Every graph in every context: ``(B, m) -> (B, n, n_actions)``."""
+        cfg = self.config(contexts)
+        return np.moveaxis(self.table[:, self.inverse][:, :, cfg], 2, 0).swapaxes(1, 2)
+
+    def outcome_probs(self, idx: np.ndarray, action: int, context: np.ndarray) -> np.ndarray:
+        """Distribution of one experiment's outcome under each input graph ``idx``: ``(len(idx), K)``.
+
+        The outcome is the joint of every variable that ``action`` does not set and the context does not
+        fix, conditioned on the context, when that joint has at most ``MAX_OUTCOME_CELLS`` cells;
+        otherwise the harm variable alone.
+        """
+        do = self.dos[action]
+        free = [j for j in range(self.spec.d) if j not in do and j not in self.ctx]
+        if int(np.prod(self.arities[free])) > MAX_OUTCOME_CELLS:
+            free = [self.spec.harm_index]
+        cfg = int(self.config(np.asarray(context, dtype=np.float64)))
+        cfg_idx = np.unravel_index(cfg, self.ctx_arities) if self.ctx else ()
+        out = []
+        for u in self.inverse[np.asarray(idx, dtype=np.int64)]:  # a handful of plausible graphs
+            joint = mutilated_joint(self.cpts[u], self.graphs[u], self.arities, do, [*free, *self.ctx])
+            p = joint[(Ellipsis, *cfg_idx)].ravel()
+            out.append(p / p.sum())
+        return np.array(out)
