@@ -19,6 +19,22 @@ def test_demo_writes_tables_and_plot(tmp_path, capsys):
         rows = {r["rule"]: r for r in csv.DictReader(fh)}
     assert float(rows["posterior"]["death_rate"]) == 0.0
     assert float(rows["none"]["death_rate"]) > 0.1
+    assert "World 3 in miniature" in text and "causal path: valve" in text
+    with (tmp_path / "demo_valve.csv").open() as fh:
+        valve = [
+            (r["guard"], r["action_name"], r["decision"], r["witness_source"]) for r in csv.DictReader(fh)
+        ]
+    # the valve -> pressure theory: invisible at alpha = 0.01 and to a sample that missed it; seen by the
+    # finer cautious set, by the harm-seeking search and through the engineer's theory
+    opening = {g: (d, w) for g, a, d, w in valve if a == "open the valve"}
+    assert opening == {
+        "exact, alpha=0.01": ("ALLOW", "posterior"),
+        "exact, alpha=1e-4": ("ASK", "posterior"),
+        "sample missing it": ("ALLOW", "posterior"),
+        "sample + search": ("ASK", "search"),
+        "sample + engineer": ("ASK", "human"),
+    }
+    assert all(d == "ALLOW" for g, a, d, w in valve if a == "do nothing")
 
 
 def test_bench_bandit_writes_grid_tightness_json_and_plots(tmp_path):
