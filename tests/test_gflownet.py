@@ -115,6 +115,24 @@ def test_config_and_budget_errors():
         GFlowNetConfig(hidden=0)
     with pytest.raises(ValueError, match="steps/seconds"):
         DAGGFlowNet(make_score(3)).train(progress=False)
+    with pytest.raises(ValueError, match="device"):
+        GFlowNetConfig(device="tpu")
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="checks the error on a machine without CUDA")
+def test_asking_for_cuda_without_it_is_a_clear_error():
+    with pytest.raises(ValueError, match="device: 'cuda' was asked for but PyTorch sees no CUDA device"):
+        GFlowNetConfig(device="cuda")
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
+def test_cuda_policy_gives_the_same_law_as_cpu(tmp_path):
+    score = make_score(3)
+    model = DAGGFlowNet(score, GFlowNetConfig(seed=0, warmup=100, device="cuda"))
+    model.train(steps=200, progress=False)
+    path = model.save(tmp_path / "gfn.pt")
+    on_cpu = DAGGFlowNet.load(path, score)
+    np.testing.assert_allclose(sampler_distribution(on_cpu), sampler_distribution(model), atol=1e-5)
 
 
 def test_explore_stop_bounds_exploration_length():

@@ -46,6 +46,9 @@ class GFlowNetConfig:
     that the uniform exploration component stops (None: stop is one valid action among the others), and
     ``stop_bias``, the initial bias of the policy's stop logit (``log d`` gives initial trajectories of
     about ``d`` edges). Neither changes the loss or its optimum.
+
+    ``device`` is where the policy network runs (``"cpu"``, ``"cuda"`` or ``"cuda:N"``); the environment,
+    the replay buffer and the rewards stay in NumPy on the CPU.
     """
 
     hidden: int = 128
@@ -61,6 +64,7 @@ class GFlowNetConfig:
     explore_stop: float | None = None
     stop_bias: float = 0.0
     seed: int = 0
+    device: str = "cpu"
 
     def __post_init__(self) -> None:
         for name in ("hidden", "layers", "batch_size", "n_envs", "buffer_size"):
@@ -73,6 +77,10 @@ class GFlowNetConfig:
             raise ValueError("lr, temperature, huber_delta: expected positive numbers")
         if self.explore_stop is not None and not 0 < self.explore_stop < 1:
             raise ValueError(f"explore_stop: expected None or a number in (0, 1), got {self.explore_stop!r}")
+        if not (self.device == "cpu" or self.device.startswith("cuda")):
+            raise ValueError(f"device: expected 'cpu', 'cuda' or 'cuda:N', got {self.device!r}")
+        if self.device.startswith("cuda") and not torch.cuda.is_available():
+            raise ValueError(f"device: {self.device!r} was asked for but PyTorch sees no CUDA device")
 
 
 class DAGGFlowNet:
@@ -89,7 +97,8 @@ class DAGGFlowNet:
         self.env = DAGEnv(score)
         self.d = score.d
         torch.manual_seed(self.config.seed)
-        self.policy = EdgePolicy(self.d, self.config.hidden, self.config.layers)
+        self.device = torch.device(self.config.device)
+        self.policy = EdgePolicy(self.d, self.config.hidden, self.config.layers).to(self.device)
         with torch.no_grad():
             self.policy.stop_head.bias.fill_(self.config.stop_bias)
         self.optimizer = torch.optim.Adam(self.policy.parameters(), lr=self.config.lr)
@@ -104,10 +113,11 @@ class DAGGFlowNet:
     # ------------------------------------------------------------------ policy
     @torch.no_grad()
     def _log_probs(self, adj: np.ndarray, valid: np.ndarray) -> np.ndarray:
-        lp = self.policy(
-            torch.from_numpy(np.array(adj, dtype=bool)), torch.from_numpy(np.array(valid, dtype=bool))
-        )
-        return lp.numpy()
+        lp = self.policy(self._tensor(np.array(adj, dtype=bool)), self._tensor(np.array(valid, dtype=bool)))
+        return lp.cpu().numpy()
+
+    def _tensor(self, arr: np.ndarray) -> torch.Tensor:
+        return torch.from_numpy(arr).to(self.device)
 
     def _choose(self, logp: np.ndarray, valid: np.ndarray, epsilon: float, temperature: float) -> np.ndarray:
         """Sample actions ``(K,)`` from tempered ``logp`` mixed with uniform-over-valid."""
@@ -168,15 +178,15 @@ class DAGGFlowNet:
     def loss(self, batch: dict[str, np.ndarray]) -> torch.Tensor:
         """Mean Huber loss of the modified detailed-balance residuals of a minibatch."""
         n = batch["action"].shape[0]
-        adj = torch.from_numpy(np.concatenate([batch["adj"], batch["adj_next"]]))
-        valid = torch.from_numpy(np.concatenate([batch["valid"], batch["valid_next"]]))
+        adj = self._tensor(np.concatenate([batch["adj"], batch["adj_next"]]))
+        valid = self._tensor(np.concatenate([batch["valid"], batch["valid_next"]]))
         logp = self.policy(adj, valid)
         lp_t, lp_next = logp[:n], logp[n:]
-        action = torch.from_numpy(batch["action"])
+        action = self._tensor(batch["action"])
         stop = self.env.stop
-        log_pb = -torch.log(torch.from_numpy(batch["n_edges_next"] - self._n_required).double())
+        log_pb = -torch.log(self._tensor(batch["n_edges_next"] - self._n_required).double())
         residual = (
-            torch.from_numpy(batch["delta"])
+            self._tensor(batch["delta"])
             + log_pb
             + lp_t[:, stop].double()
             - lp_t.gather(1, action[:, None])[:, 0].double()
@@ -284,7 +294,7 @@ class DAGGFlowNet:
                 "d": self.d,
                 "names": list(self.score.names),
                 "config": asdict(self.config),
-                "state_dict": self.policy.state_dict(),
+                "state_dict": {k: v.cpu() for k, v in self.policy.state_dict().items()},
                 "steps": self.steps,
                 "train_seconds": self.train_seconds,
             },
@@ -293,16 +303,17 @@ class DAGGFlowNet:
         return path
 
     @classmethod
-    def load(cls, path: str | Path, score: StructureScore) -> DAGGFlowNet:
-        """Load a sampler saved by :meth:`save` for the same variables (``score`` gives the rewards)."""
-        blob: dict[str, Any] = torch.load(Path(path), weights_only=True)
+    def load(cls, path: str | Path, score: StructureScore, device: str = "cpu") -> DAGGFlowNet:
+        """Load a sampler saved by :meth:`save` for the same variables (``score`` gives the rewards),
+        its policy on ``device``."""
+        blob: dict[str, Any] = torch.load(Path(path), weights_only=True, map_location="cpu")
         if blob.get("format") != "bayesguard.dag-gflownet":
             raise ValueError(f"{path}: not a bayesguard DAG-GFlowNet file")
         if blob["d"] != score.d or list(score.names) != blob["names"]:
             raise ValueError(
                 f"score: the saved sampler is for variables {blob['names']}, got {list(score.names)}"
             )
-        model = cls(score, GFlowNetConfig(**blob["config"]))
+        model = cls(score, GFlowNetConfig(**{**blob["config"], "device": device}))
         model.policy.load_state_dict(blob["state_dict"])
         model.steps = int(blob["steps"])
         model.train_seconds = float(blob["train_seconds"])
