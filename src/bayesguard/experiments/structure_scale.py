@@ -49,7 +49,8 @@ def edge_auroc(marginals: np.ndarray, truth: np.ndarray) -> float:
     return float((ranks[y].sum() - n_pos * (n_pos + 1) / 2) / (n_pos * n_neg))
 
 
-def _problem(kind: str, seed: int, d: int, n_samples: int) -> tuple[StructureScore, np.ndarray]:
+def scale_problem(kind: str, seed: int, d: int, n_samples: int) -> tuple[StructureScore, np.ndarray]:
+    """The score and true graph ``(d, d)`` of one problem: ``kind`` ``"sachs"`` or synthetic ER-2."""
     if kind == "sachs":
         frame = load_sachs()
         x = np.log(frame.to_numpy())
@@ -66,7 +67,7 @@ def _task(args: tuple) -> dict:
     kind, seed, d, sampler, budget, n_samples = args
     torch.set_num_threads(1)
     with threadpool_limits(1):
-        score, truth = _problem(kind, seed, d, n_samples)
+        score, truth = scale_problem(kind, seed, d, n_samples)
         d = score.d
         t0 = time.perf_counter()
         if sampler == "gflownet":
