@@ -55,7 +55,7 @@ from ..theories.causal.harm_model import GaussianHarmModel
 from ..theories.causal.human import HumanTheory
 from ..theories.causal.interventional import InterventionalBDeuScore, InterventionalBGeScore
 from ..theories.causal.linear_gaussian import sample_parameters
-from ..theories.causal.prior import StructurePrior
+from ..theories.causal.prior import StructurePrior, resolve_prior
 from ..theories.causal.scores import BDeuScore, BGeScore
 from ..theories.causal.structure import StructureScore
 from .audit import record
@@ -171,9 +171,7 @@ class CausalGuard:
             )
         else:
             self.local = InterventionalBGeScore(values, iv) if iv.any() else BGeScore(values)
-        prior = prior if prior is not None else StructurePrior.make(list(spec.names))
-        if prior.names != spec.names:
-            raise ValueError("prior: its variable names differ from the spec's")
+        prior = resolve_prior(prior, spec.names, "spec")
         self.score = StructureScore(self.local, prior)
         graphs = np.asarray(posterior.theories)
         if graphs.ndim != 3 or graphs.shape[1:] != (spec.d, spec.d):

@@ -17,6 +17,8 @@ so it is a fixed function of the graph (which the harm-seeking search needs).
 
 from __future__ import annotations
 
+from abc import ABC, abstractmethod
+
 import numpy as np
 
 from ..theories.causal.harm import HarmSpec
@@ -41,7 +43,7 @@ def _keys(adj: np.ndarray) -> np.ndarray:
     return packed.view(np.dtype((np.void, packed.shape[1]))).ravel()
 
 
-class PoolBase:
+class PoolBase(ABC):
     """Graphs with exact unnormalised posterior weights and the cautious set over them.
 
     Subclasses give the members' harm (:meth:`member_harm`), the harm of arbitrary graphs
@@ -126,9 +128,24 @@ class PoolBase:
         self.member_probs = p[self.members]
         self._build()
 
+    @abstractmethod
     def _build(self) -> None:
-        """Build the members' harm model (subclasses)."""
-        raise NotImplementedError
+        """Build the members' harm model (called by :meth:`refresh`)."""
+
+    @abstractmethod
+    def member_harm(self, x: np.ndarray) -> np.ndarray:
+        """``(n_members, n_actions)`` harm of the members in context ``x``."""
+
+    @abstractmethod
+    def graph_harm(self, graphs: np.ndarray, x: np.ndarray, action: int) -> np.ndarray:
+        """Harm of arbitrary graphs ``(n, d, d)`` for one action: ``(n,)`` (a fixed function of the graph)."""
+
+    @abstractmethod
+    def information_gain(
+        self, top: np.ndarray, weights: np.ndarray, action: int, x: np.ndarray, rng: np.random.Generator
+    ) -> float:
+        """Bits about which of the members ``top`` (positions in ``members``) holds, from one run of
+        ``action``."""
 
     def sub_spec(self, action: int) -> HarmSpec:
         """The spec restricted to one action (cached)."""

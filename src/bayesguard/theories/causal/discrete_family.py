@@ -31,7 +31,7 @@ from .dag import is_acyclic
 from .discrete import DiscreteTheories, query, sample_cpts
 from .family import CausalData
 from .harm import HarmSpec
-from .prior import StructurePrior
+from .prior import StructurePrior, resolve_prior
 from .scores import BDeuScore
 
 
@@ -84,10 +84,7 @@ class DiscreteCausalFamily:
         object.__setattr__(self, "arities", ar)
         object.__setattr__(self, "block_rows", rows)
         object.__setattr__(self, "offsets", d * d + np.concatenate([[0], np.cumsum(sizes)]))
-        prior = self.prior if self.prior is not None else StructurePrior.make(list(spec.names))
-        if prior.names != spec.names:
-            raise ValueError("prior: its variable names differ from the family's")
-        object.__setattr__(self, "prior", prior)
+        object.__setattr__(self, "prior", resolve_prior(self.prior, spec.names, "family"))
 
     @property
     def d(self) -> int:

@@ -30,7 +30,7 @@ from .linear_gaussian import (
     prob_above,
     sample_parameters,
 )
-from .prior import StructurePrior
+from .prior import StructurePrior, resolve_prior
 from .scores import BGeScore
 
 
@@ -131,10 +131,7 @@ class LinearGaussianFamily:
                 if not np.isfinite(float(val)):
                     raise ValueError(f"actions[{k}]: value of {var!r} must be a finite number")
         object.__setattr__(self, "actions", acts)
-        prior = self.prior if self.prior is not None else StructurePrior.make(list(names))
-        if prior.names != names:
-            raise ValueError("prior: its variable names differ from the family's")
-        object.__setattr__(self, "prior", prior)
+        object.__setattr__(self, "prior", resolve_prior(self.prior, names, "family"))
 
     @property
     def d(self) -> int:

@@ -23,7 +23,35 @@ from ..._validate import as_float_array
 from .scores import BDeuScore, BGeScore
 
 
-class InterventionalBGeScore:
+class _RowGroups:
+    """Local scores of nodes scored on different row sets: one inner score per distinct row set.
+
+    Subclasses set ``group`` (``(d,)`` the row set of each node) and ``scores`` (one score per set).
+    """
+
+    group: np.ndarray
+    scores: list
+
+    def node_score(self, node: int):
+        """The score of the rows where ``node`` was not set."""
+        return self.scores[int(self.group[node])]
+
+    def local_many(self, nodes: np.ndarray, masks: np.ndarray) -> np.ndarray:
+        """Local scores: ``nodes (m,)``, ``masks (m,)`` int64 -> ``(m,)``, each node on its own rows."""
+        nodes = np.asarray(nodes, dtype=np.int64)
+        masks = np.asarray(masks, dtype=np.int64)
+        out = np.empty(nodes.shape[0])
+        g_of = self.group[nodes]
+        for g in np.unique(g_of):  # a loop over row groups, not over pairs
+            sel = g_of == g
+            out[sel] = self.scores[int(g)].local_many(nodes[sel], masks[sel])
+        return out
+
+    def local(self, node: int, parent_mask: int) -> float:
+        return float(self.local_many(np.array([node]), np.array([parent_mask]))[0])
+
+
+class InterventionalBGeScore(_RowGroups):
     """BGe local scores from observational and interventional rows.
 
     Args:
@@ -60,29 +88,11 @@ class InterventionalBGeScore:
         self.alpha_mu = self.scores[0].alpha_mu
         self.alpha_w = self.scores[0].alpha_w
 
-    def node_score(self, node: int) -> BGeScore:
-        """The BGe score of the rows where ``node`` was not set."""
-        return self.scores[int(self.group[node])]
-
-    def local_many(self, nodes: np.ndarray, masks: np.ndarray) -> np.ndarray:
-        """Local scores: ``nodes (m,)``, ``masks (m,)`` int64 -> ``(m,)``, each node on its own rows."""
-        nodes = np.asarray(nodes, dtype=np.int64)
-        masks = np.asarray(masks, dtype=np.int64)
-        out = np.empty(nodes.shape[0])
-        g_of = self.group[nodes]
-        for g in np.unique(g_of):  # a loop over row groups, not over pairs
-            sel = g_of == g
-            out[sel] = self.scores[int(g)].local_many(nodes[sel], masks[sel])
-        return out
-
-    def local(self, node: int, parent_mask: int) -> float:
-        return float(self.local_many(np.array([node]), np.array([parent_mask]))[0])
-
     def __repr__(self) -> str:
         return f"InterventionalBGeScore(N={self.n_rows}, d={self.d}, row groups={len(self.scores)})"
 
 
-class InterventionalBDeuScore:
+class InterventionalBDeuScore(_RowGroups):
     """BDeu local scores from observational and interventional rows of categorical data.
 
     Args:
@@ -112,24 +122,6 @@ class InterventionalBDeuScore:
                     "mechanism needs at least 2 rows where it was not set"
                 )
             self.scores.append(BDeuScore(full.codes[rows], full.arities, ess))
-
-    def node_score(self, node: int) -> BDeuScore:
-        """The BDeu score of the rows where ``node`` was not set."""
-        return self.scores[int(self.group[node])]
-
-    def local_many(self, nodes: np.ndarray, masks: np.ndarray) -> np.ndarray:
-        """Local scores: ``nodes (m,)``, ``masks (m,)`` int64 -> ``(m,)``, each node on its own rows."""
-        nodes = np.asarray(nodes, dtype=np.int64)
-        masks = np.asarray(masks, dtype=np.int64)
-        out = np.empty(nodes.shape[0])
-        g_of = self.group[nodes]
-        for g in np.unique(g_of):  # a loop over row groups, not over pairs
-            sel = g_of == g
-            out[sel] = self.scores[int(g)].local_many(nodes[sel], masks[sel])
-        return out
-
-    def local(self, node: int, parent_mask: int) -> float:
-        return float(self.local_many(np.array([node]), np.array([parent_mask]))[0])
 
     def __repr__(self) -> str:
         return f"InterventionalBDeuScore(N={self.n_rows}, d={self.d}, row groups={len(self.scores)})"

@@ -183,3 +183,11 @@ class StructurePrior:
         out = np.einsum("nij,ij->n", a.astype(np.float64), self.log_odds)
         bad = np.any(a & self.forbidden, axis=(1, 2)) | np.any(self.required & ~a, axis=(1, 2))
         return np.where(bad, -np.inf, out)
+
+
+def resolve_prior(prior: StructurePrior | None, names: tuple[str, ...], owner: str) -> StructurePrior:
+    """``prior``, or the uniform prior over DAGs on ``names`` when None; checks the variable names."""
+    out = prior if prior is not None else StructurePrior.make(list(names))
+    if out.names != tuple(names):
+        raise ValueError(f"prior: its variable names differ from the {owner}'s")
+    return out
