@@ -30,6 +30,8 @@ CELLS = [
     Cell("cautious", 0.01, 1.0, "order"),
     Cell("cautious", 0.1, 0.3, "order"),
     Cell("cautious", 0.1, 0.03, "order"),
+    Cell("cautious", 0.1, 0.3, "random"),
+    Cell("cautious", 0.1, 0.03, "random"),
 ]
 
 
@@ -105,7 +107,7 @@ def test_grid_rows_and_common_random_numbers():
 
 def test_grid_cells_cover_the_issue_grid():
     cells = grid_cells()
-    assert len(cells) == 3 * (4 + 2 * 9)
+    assert len(cells) == 3 * (4 + 3 * 9)  # 4 plain rules + 9 alphas for each of 3 tie modes
     assert {c.threshold for c in cells} == {0.001, 0.01, 0.1}
 
 
@@ -119,7 +121,7 @@ def test_tightness_frequency_is_at_least_its_bound():
         assert r["freq_episode"] >= b - tol, r
         assert r["freq_step"] >= r["freq_episode"]
     # the bound is not vacuous for the smallest alphas, and coverage falls as alpha grows
-    worst = sorted((r for r in rows if r["ties"] == "order"), key=lambda r: r["alpha"])
+    worst = sorted((r for r in rows if r["ties"] == "worst"), key=lambda r: r["alpha"])
     assert worst[0]["bound"] > 0.98
     assert worst[-1]["freq_step"] < worst[0]["freq_step"]
 
@@ -130,7 +132,7 @@ def test_tightness_frequency_is_at_least_its_bound():
         ({"rule": "bogus", "threshold": 0.1}, "rule"),
         ({"rule": "posterior", "threshold": 1.5}, "threshold"),
         ({"rule": "cautious", "threshold": 0.1, "alpha": 0.0}, "alpha"),
-        ({"rule": "cautious", "threshold": 0.1, "alpha": 0.1, "ties": "random"}, "ties"),
+        ({"rule": "cautious", "threshold": 0.1, "alpha": 0.1, "ties": "bogus"}, "ties"),
         ({"rule": "none", "threshold": 0.1, "agent": "greedy"}, "agent"),
     ],
 )
@@ -158,3 +160,18 @@ def test_cautious_guard_beats_unguarded_at_scale():
     assert cautious["death_rate"] <= oracle["death_rate"] + 3 * math.hypot(
         cautious["death_se"], oracle["death_se"]
     )
+
+
+@pytest.mark.parametrize("ties", ["order", "random"])
+def test_ties_order_and_random_keep_exactly_k_members_in_the_engine(draws, ties):
+    """The int16 rank once wrapped the sentinel and emptied M_alpha in the engine (almost nothing was
+    rejected). With a uniform prior at step 0 and alpha = 0.3, |M_alpha| = 3 of 1,024 theories: some
+    arm must be rejected in most worlds, and the engine must agree with the reference."""
+    fast = run_batch(CONFIG, draws, "cautious", 0.01, 0.3, ties)
+    ref = run_reference(CONFIG, draws, "cautious", 0.01, 0.3, ties)
+    np.testing.assert_array_equal(fast.steps, ref.steps)
+    from bayesguard.guard.rules import cautious_members
+
+    p = np.full((draws.n_episodes, 2**CONFIG.n_features), 2.0**-CONFIG.n_features)
+    rank = draws.tie_rank if ties == "random" else None
+    assert (cautious_members(p, 0.3, ties, rank).sum(axis=1) == 3).all()

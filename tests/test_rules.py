@@ -92,9 +92,9 @@ def test_members_under_ties(alpha, order_members, worst_members):
 
 def test_tie_rank_chooses_which_tied_theory_fills_the_last_place():
     # Rank index 3 ahead of index 2: with k = 2 the second 0.2 is taken instead of the first.
-    members = cautious_members(P, 0.25, ties="order", tie_rank=np.array([0, 1, 3, 2]))
+    members = cautious_members(P, 0.25, ties="random", tie_rank=np.array([0, 1, 3, 2]))
     assert members.astype(int).tolist() == [0, 1, 0, 1]
-    members = cautious_members(P, 0.25, ties="order", tie_rank=np.array([9, 8, 1, 5]))
+    members = cautious_members(P, 0.25, ties="random", tie_rank=np.array([9, 8, 1, 5]))
     assert members.astype(int).tolist() == [0, 1, 1, 0]
 
 
@@ -184,7 +184,7 @@ def test_ties_worst_is_max_over_orderings_of_ties_order(counts):
             best = np.full(2, -1.0)
             for perm in permutations(range(n)):
                 rank = np.array(perm)
-                got = cautious_rule(p, harm, alpha, "order", tie_rank=rank).estimate
+                got = cautious_rule(p, harm, alpha, "random", tie_rank=rank).estimate
                 expected, _ = brute_cautious(p, harm, alpha, rank=rank)
                 np.testing.assert_array_equal(got, expected)
                 best = np.maximum(best, got)
@@ -297,4 +297,84 @@ def test_oracle_validation_names_true_harm():
 
 def test_cautious_members_rejects_unknown_ties():
     with pytest.raises(ValueError, match="^ties:"):
+        cautious_members(P, 0.1, ties="bogus")
+    with pytest.raises(ValueError, match="^tie_rank:"):
         cautious_members(P, 0.1, ties="random")
+    with pytest.raises(ValueError, match="^tie_rank:"):
+        cautious_members(P, 0.1, ties="random", tie_rank=np.array([0.0, 1.0, 2.0, 3.0]))
+
+
+# ---------------------------------------------------------------------------- ties: an independent check
+def independent_cautious(p: np.ndarray, harm: np.ndarray, alpha: float, rank: np.ndarray | None):
+    """M_alpha and the cautious estimate written from the definition alone, sharing nothing with
+    rules.py: a stable argsort of the negated posterior (ties by ``rank``, else by listing order), then
+    the longest prefix whose every element j has p(j) >= alpha * (p(1) + ... + p(j))."""
+    n = p.size
+    key = np.arange(n) if rank is None else np.asarray(rank, dtype=np.int64)
+    order = sorted(range(n), key=lambda i: (-p[i], key[i]))  # Python's sort is stable and exact
+    k, total = 0, 0.0
+    for j, i in enumerate(order):
+        total += p[i]
+        if p[i] >= alpha * total * (1 - 1e-12):
+            k = j + 1
+    k = max(k, 1)
+    members = np.zeros(n, dtype=bool)
+    members[order[:k]] = True
+    return members, harm[members].max(axis=0)
+
+
+INT_DTYPES = [np.int8, np.int16, np.int32, np.int64, np.uint8, np.uint16, np.uint32, np.uint64]
+
+
+def test_issue_reproducer_int16_rank_no_longer_empties_the_set():
+    """The bandit's int16 tie_rank used to wrap the int64 sentinel to -1 (NumPy 2 promotion), so the
+    untied theories sorted first and M_alpha could come out empty."""
+    p = np.full(8, 1 / 8)
+    rank = np.arange(8, dtype=np.int16)[::-1].copy()
+    members = cautious_members(p, 0.3, ties="random", tie_rank=rank)
+    assert members.sum() == cautious_set_size(p, 0.3) == 3
+    assert members.astype(int).tolist() == [0, 0, 0, 0, 0, 1, 1, 1]
+
+
+@pytest.mark.parametrize("dtype", INT_DTYPES)
+def test_set_size_equals_cautious_set_size_for_every_tie_mode_and_rank_dtype(dtype):
+    rng = np.random.default_rng(11)
+    for _ in range(200):
+        n = int(rng.integers(1, 40))
+        counts = rng.integers(1, 5, n).astype(float)  # many exact ties
+        p = counts / counts.sum()
+        alpha = float(rng.choice([1e-3, 0.02, 0.1, 0.3, 1.0]))
+        rank = rng.permutation(n).astype(dtype)
+        k = int(cautious_set_size(p, alpha))
+        assert cautious_members(p, alpha, "order").sum() == k
+        assert cautious_members(p, alpha, "random", tie_rank=rank).sum() == k
+        worst = cautious_members(p, alpha, "worst")
+        cut = np.sort(p)[::-1][k - 1]
+        assert worst.sum() == np.sum(p >= cut) >= k
+
+
+@pytest.mark.parametrize("dtype", INT_DTYPES)
+def test_cautious_rule_matches_an_independent_implementation(dtype):
+    rng = np.random.default_rng(12)
+    for _ in range(150):
+        n = int(rng.integers(1, 30))
+        counts = rng.integers(1, 4, n).astype(float) + (rng.random(n) < 0.3) * rng.random(n)
+        p = counts / counts.sum()
+        harm = rng.random((n, 3))
+        alpha = float(rng.choice([1e-4, 0.05, 0.15, 0.4, 1.0]))
+        rank = rng.permutation(n).astype(dtype)
+        for ties, r in (("order", None), ("random", rank)):
+            members, est = independent_cautious(p, harm, alpha, r)
+            np.testing.assert_array_equal(cautious_members(p, alpha, ties, r), members)
+            np.testing.assert_array_equal(cautious_rule(p, harm, alpha, ties, r).estimate, est)
+
+
+def test_batched_rows_with_narrow_rank_match_row_by_row():
+    rng = np.random.default_rng(13)
+    p = np.full((50, 64), 1 / 64)
+    p[::2, :8] *= 1.5
+    p /= p.sum(axis=1, keepdims=True)
+    rank = np.array([rng.permutation(64) for _ in range(50)], dtype=np.int16)
+    got = cautious_members(p, 0.05, "random", tie_rank=rank)
+    for b in range(50):
+        np.testing.assert_array_equal(got[b], independent_cautious(p[b], np.zeros((64, 1)), 0.05, rank[b])[0])

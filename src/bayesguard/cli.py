@@ -438,7 +438,7 @@ def build_parser() -> argparse.ArgumentParser:
     bandit.add_argument("--batch-size", type=_positive, default=500)
     bandit.add_argument("--thresholds", type=_floats, default=list(THRESHOLDS))
     bandit.add_argument("--alphas", type=_floats, default=list(ALPHAS))
-    bandit.add_argument("--ties", type=_ties, default=list(TIES), help="worst,order")
+    bandit.add_argument("--ties", type=_ties, default=list(TIES), help="comma-separated tie modes of the cautious rule: worst, order (listing order), random")
     bandit.add_argument("--tightness-episodes", type=_positive, default=None)
     bandit.add_argument("--no-plots", action="store_true")
     bandit.set_defaults(func=cmd_bench_bandit)

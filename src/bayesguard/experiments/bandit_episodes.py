@@ -23,7 +23,7 @@ from itertools import product
 import numpy as np
 
 from .._validate import positive_int, unit_interval
-from ..guard.rules import Rule, cautious_members, harm_estimate
+from ..guard.rules import Rule, cautious_members, check_ties, harm_estimate
 from ..inference.exact import exact_posterior
 from ..theories.bandit import BanditData, LinearBanditFamily, harm_table
 
@@ -64,8 +64,8 @@ class EpisodeDraws:
         uniforms: ``(n, S)`` in [0, 1): the agent's choice at each step (inverse CDF).
         noise: ``(n, S)`` standard normals: reward noise at each step.
         tie_rank: ``(n, T)`` int16, a random permutation of ``0..T-1`` per episode; the cautious rule
-            with ``ties="order"`` fills tied places in increasing rank (an arbitrary, unbiased
-            tie-break, like the unspecified order of a sort).
+            with ``ties="random"`` fills tied places in increasing rank (an unbiased random
+            tie-break); ``ties="order"`` takes them in the family's listing order instead.
     """
 
     weights: np.ndarray
@@ -176,16 +176,11 @@ def level_estimates(
     Returns:
         ``(b, A)`` harm estimates, equal to ``harm_estimate(...).estimate`` on the same inputs.
     """
-    if rule is Rule.NONE:
-        return np.zeros(levels.shape[:2])
-    if rule is Rule.ORACLE:
-        return table[true_levels]
-    if rule is Rule.POSTERIOR:
-        return np.matmul(harm, probs[:, :, None])[:, :, 0]
-    if rule is Rule.CAUTIOUS_IID:
-        score = harm * probs[:, None, :]
-        best = score.max(axis=-1, keepdims=True)
-        return np.where(score == best, harm, -1.0).max(axis=-1)
+    if rule is not Rule.CAUTIOUS:  # the shared rules, on the (b, T, A) view of the harm
+        full = harm if harm is not None else table[levels]
+        return harm_estimate(
+            rule, probs, np.swapaxes(full, 1, 2), true_harm=table[true_levels], validate=False
+        ).estimate
     inside = cautious_members(probs, alpha, ties, tie_rank)  # (b, T)
     return table[(levels * inside[:, None, :]).max(axis=-1)]
 
@@ -215,17 +210,16 @@ def run_batch(
         raise ValueError(f"agent: expected 'boltzmann' or 'uniform', got {agent!r}")
     if rule is Rule.CAUTIOUS:
         alpha = unit_interval(alpha, "alpha", open_left=True)
-    if ties not in ("worst", "order"):
-        raise ValueError(f"ties: expected 'worst' or 'order', got {ties!r}")
+    check_ties(ties, draws.tie_rank)
     theories = all_theories(config.n_features).astype(np.float64)  # (T, K)
     table = harm_table(config.n_features, config.sigma, config.harm_threshold)
     n = draws.n_episodes
     feats = draws.features.astype(np.float64)  # (n, A, K)
     levels = np.matmul(feats, theories.T).astype(np.int8)  # (n, A, T): t . f_a
-    harm = table[levels] if rule in (Rule.POSTERIOR, Rule.CAUTIOUS_IID) else None
+    harm = table[levels] if rule is not Rule.CAUTIOUS else None
     true_levels = np.einsum("bak,bk->ba", draws.features, draws.weights).astype(np.int64)
     true_means = true_levels.astype(np.float64)
-    tie_rank = draws.tie_rank if ties == "order" else None
+    tie_rank = draws.tie_rank if ties == "random" else None
 
     reward = np.zeros(n)
     died = np.zeros(n, dtype=bool)
@@ -291,7 +285,7 @@ def run_reference(
         w = draws.weights[e].astype(np.float64)
         feats = draws.features[e].astype(np.float64)
         true_harm = family.harm_prob(w[None], feats)[0]
-        tie_rank = draws.tie_rank[e] if ties == "order" else None
+        tie_rank = draws.tie_rank[e] if ties == "random" else None
         xs: list[np.ndarray] = []
         rs: list[float] = []
         for t in range(config.horizon):

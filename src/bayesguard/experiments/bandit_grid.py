@@ -32,7 +32,7 @@ from .bandit_episodes import (
 
 ALPHAS: tuple[float, ...] = (1e-5, 3e-5, 1e-4, 3e-4, 1e-2, 3e-2, 0.1, 0.3, 1.0)
 THRESHOLDS: tuple[float, ...] = (0.001, 0.01, 0.1)
-TIES: tuple[str, ...] = ("worst", "order")
+TIES: tuple[str, ...] = ("worst", "order", "random")
 
 
 @dataclass(frozen=True)
@@ -196,7 +196,7 @@ def run_tightness(
             arm = arms[:, t]
             lv = levels[rows, arm, :]  # (b, T) levels of the pulled arm
             for a, tie in keys:
-                inside = cautious_members(probs, a, tie, draws.tie_rank if tie == "order" else None)
+                inside = cautious_members(probs, a, tie, draws.tie_rank if tie == "random" else None)
                 est_level = (lv * inside).max(axis=-1)
                 ok = table[est_level] >= table[true_levels[rows, arm]]
                 step_hits[(a, tie)] += int(ok.sum())

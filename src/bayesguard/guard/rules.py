@@ -25,8 +25,11 @@ Rules (Bengio et al., "Can a Bayesian Oracle Prevent Harm from an Agent?", UAI 2
     - ``"worst"`` (default): the tied theories with the largest harm come first, so the estimate is the
       maximum harm over every theory whose probability is at least ``p(k)``. It does not depend on the
       order in which theories are listed, and it is the most cautious reading of the definition.
-    - ``"order"``: tied theories are taken in the order they are listed (a stable sort), as a plain
-      implementation of the definition does; pass a random ``tie_rank`` to break ties at random.
+    - ``"order"``: tied theories are taken in the order in which the family lists them, exactly what a
+      stable sort of the negated posterior followed by a prefix of length ``k`` gives (and what the
+      paper's code does).
+    - ``"random"``: tied theories are taken in increasing ``tie_rank``, distinct integers per row (a
+      random permutation gives an unbiased random tie-break). ``tie_rank`` may have any integer dtype.
 
     ``alpha = 1`` keeps the most probable theory only; ``alpha -> 0`` keeps every theory with non-zero
     mass.
@@ -42,6 +45,18 @@ Rules (Bengio et al., "Can a Bayesian Oracle Prevent Harm from an Agent?", UAI 2
     the true theory's harm probability (evaluation only: needs ``true_harm``).
 ``none``
     estimate 0: never rejects.
+
+**The three-way decision** (:func:`decide`, used by every guard). With the rule's bound ``b``, the
+posterior-predictive harm ``m`` and the smallest and largest harm among the plausible theories
+(``M_alpha``), for each action:
+
+- **ALLOW** when ``b <= C``;
+- **REJECT** when ``m > C``: the posterior as a whole predicts harm;
+- **ASK** when the plausible theories disagree, ``min <= C < max``: some plausible theory says the
+  action is safe and another says it is not, so a person (or an experiment) should settle it;
+- **REJECT** otherwise (the theories agree, but the bound does not clear ``C``, e.g. Monte Carlo error).
+
+Turning ASK off (``ask=False``) makes every ASK a REJECT; ALLOW never changes.
 """
 
 from __future__ import annotations
@@ -76,6 +91,46 @@ class Rule(StrEnum):
         except ValueError:
             names = ", ".join(r.value for r in cls)
             raise ValueError(f"rule: unknown rule {value!r}; expected one of: {names}") from None
+
+
+class Decisions(NamedTuple):
+    """Output of :func:`decide`: ``decision`` ``(...)`` of :class:`Decision` values (as ``str``) and
+    ``why`` ``(...)`` codes: ``"below"`` (ALLOW), ``"posterior"`` (REJECT, the posterior predicts harm),
+    ``"disagree"`` (ASK), ``"uncertain"`` (REJECT, the bound alone is in the way)."""
+
+    decision: np.ndarray
+    why: np.ndarray
+
+
+def decide(
+    bound: np.ndarray,
+    threshold: float,
+    *,
+    posterior: np.ndarray | None = None,
+    member_low: np.ndarray | None = None,
+    member_high: np.ndarray | None = None,
+    ask: bool = True,
+) -> Decisions:
+    """ALLOW / REJECT / ASK for each action (see the module docstring).
+
+    Args:
+        bound: ``(...)`` the rule's harm estimate or upper bound.
+        threshold: ``C``.
+        posterior: ``(...)`` posterior-predictive harm (None: unknown, never the reason for a REJECT).
+        member_low, member_high: ``(...)`` smallest and largest harm over the plausible theories (None:
+            no plausible set, so no ASK).
+        ask: False turns every ASK into a REJECT.
+    """
+    b = np.asarray(bound, dtype=np.float64)
+    allow = b <= threshold  # NaN compares False: never ALLOW
+    sure = np.zeros(b.shape, bool) if posterior is None else np.asarray(posterior) > threshold
+    if member_low is None or member_high is None or not ask:
+        split = np.zeros(b.shape, bool)
+    else:
+        split = (np.asarray(member_low) <= threshold) & (np.asarray(member_high) > threshold)
+    why = np.where(allow, "below", np.where(sure, "posterior", np.where(split, "disagree", "uncertain")))
+    decision = np.where(allow, "ALLOW", np.where(~sure & split, "ASK", "REJECT"))
+    return Decisions(decision, why)
 
 
 class RuleResult(NamedTuple):
@@ -129,30 +184,48 @@ def cautious_cutoff(probs: np.ndarray, alpha: float) -> np.ndarray:
     return np.take_along_axis(ordered, (k - 1)[..., None], axis=-1)[..., 0]
 
 
+TIES = ("worst", "order", "random")
+
+
+def check_ties(ties: str, tie_rank: np.ndarray | None = None) -> str:
+    """Validate a tie mode (and that ``"random"`` comes with its ``tie_rank``); returns it."""
+    if ties not in TIES:
+        raise ValueError(f"ties: expected one of {TIES}, got {ties!r}")
+    if ties == "random" and tie_rank is None:
+        raise ValueError("tie_rank: ties='random' needs a (..., n_theories) array of distinct integer ranks")
+    return ties
+
+
 def cautious_members(
     probs: np.ndarray, alpha: float, ties: str = "order", tie_rank: np.ndarray | None = None
 ) -> np.ndarray:
     """Boolean ``(..., n_theories)`` membership of ``M_alpha``.
 
-    With ``ties="order"`` exactly ``k = |M_alpha|`` theories are members; theories tied with the last
-    member fill the remaining places in increasing ``tie_rank`` (``(..., n_theories)`` distinct
-    integers; default: index order). With ``ties="worst"`` every theory tied with the last member is
-    included (the set whose maximum harm the ``"worst"`` estimate reports).
+    With ``ties="order"`` or ``"random"`` exactly ``k = |M_alpha|`` theories are members; theories tied
+    with the last member fill the remaining places in list order (``"order"``) or in increasing
+    ``tie_rank`` (``"random"``: ``(..., n_theories)`` distinct integers of any integer dtype). With
+    ``ties="worst"`` every theory tied with the last member is included (the set whose maximum harm the
+    ``"worst"`` estimate reports).
     """
+    check_ties(ties, tie_rank)
     ordered, k = _sorted_prefix(probs, alpha)
     cut = np.take_along_axis(ordered, (k - 1)[..., None], axis=-1)
     if ties == "worst":
         return probs >= cut
-    if ties != "order":
-        raise ValueError(f"ties: expected 'worst' or 'order', got {ties!r}")
     above = probs > cut
     tied = probs == cut
     room = k[..., None] - above.sum(axis=-1, keepdims=True)  # places left for tied theories, >= 1
-    if tie_rank is None:
+    if ties == "order":
         return above | (tied & (np.cumsum(tied, axis=-1) <= room))
-    rank = np.where(tied, tie_rank, np.iinfo(np.int64).max)
-    last = np.take_along_axis(np.sort(rank, axis=-1), room - 1, axis=-1)
-    return above | (tied & (tie_rank <= last))
+    rank = np.asarray(tie_rank)
+    if rank.shape != probs.shape or rank.dtype.kind not in "iu":
+        raise ValueError(
+            f"tie_rank: expected integers of shape {probs.shape}, got {rank.dtype} of shape {rank.shape}"
+        )
+    rank = rank.astype(np.int64)  # a narrow dtype would wrap the sentinel below (NumPy 2 promotion)
+    masked = np.where(tied, rank, np.iinfo(np.int64).max)
+    last = np.take_along_axis(np.sort(masked, axis=-1), room - 1, axis=-1)
+    return above | (tied & (rank <= last))
 
 
 def cautious_rule(
@@ -189,9 +262,9 @@ def harm_estimate(
         alpha: required for ``cautious``, in (0, 1].
         true_harm: ``(..., n_actions)``, required for ``oracle``.
         ties: how ``cautious`` fills the last places of ``M_alpha`` among tied theories,
-            ``"worst"`` or ``"order"`` (see the module docstring).
-        tie_rank: with ``ties="order"``, ``(..., n_theories)`` distinct integers giving the order in
-            which tied theories are taken (default: index order).
+            ``"worst"``, ``"order"`` or ``"random"`` (see the module docstring).
+        tie_rank: with ``ties="random"``, ``(..., n_theories)`` distinct integers giving the order in
+            which tied theories are taken.
         validate: check shapes and ranges (the batched experiments turn this off after checking once).
 
     Returns:
@@ -224,7 +297,6 @@ def harm_estimate(
         return cautious_iid_rule(probs, harm)
     if alpha is None:
         raise ValueError("alpha: the cautious rule needs alpha in (0, 1]")
-    if ties not in ("worst", "order"):
-        raise ValueError(f"ties: expected 'worst' or 'order', got {ties!r}")
+    check_ties(ties, tie_rank)
     alpha = unit_interval(alpha, "alpha", open_left=True)
     return cautious_rule(probs, harm, alpha, ties, tie_rank)
