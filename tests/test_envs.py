@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import math
+import types
+import warnings
 
 import numpy as np
 import pytest
@@ -12,6 +14,7 @@ from gymnasium.utils.env_checker import check_env  # noqa: E402
 
 from bayesguard import Guardrail, exact_posterior  # noqa: E402
 from bayesguard.envs import BANDIT_ID, ExplodingBanditEnv, FiniteWorldEnv, GuardWrapper  # noqa: E402
+from bayesguard.envs.wrappers import PosteriorNotUpdated, guard_n_actions  # noqa: E402
 from bayesguard.experiments.two_doors import OUTCOME_REWARD, two_doors_family  # noqa: E402
 from bayesguard.theories import BanditData  # noqa: E402
 
@@ -98,7 +101,8 @@ def test_veto_never_reaches_the_environment():
                 assert spy.received[before:] == [a]
                 n_passed += 1
             else:
-                assert info["vetoed"] and info["verdict"].decision.value == "REJECT"
+                # REJECT, or ASK where the guard can ask: either is vetoed (only ALLOW passes)
+                assert info["vetoed"] and info["verdict"].decision.value in ("REJECT", "ASK")
                 assert len(spy.received) == before
                 n_vetoed += 1
             done = term or trunc
@@ -229,3 +233,232 @@ def test_wrapper_constructor_errors_name_the_field():
         FiniteWorldEnv("two doors")
     with pytest.raises(ValueError, match="outcome_rewards"):
         FiniteWorldEnv(two_doors_family(), [1.0, 2.0])
+
+
+# ---------------------------------------------------------------------------- actions as NumPy integers
+@pytest.mark.parametrize(
+    "action",
+    [np.array(1), np.array(1, dtype=np.uint8), np.int64(1), np.int32(1), np.uint16(1), 1],
+    ids=["0d-int64", "0d-uint8", "int64", "int32", "uint16", "int"],
+)
+def test_numpy_integer_actions_are_accepted(action):
+    env, guard = bandit_guard(rule="none")
+    assert env.action_space.contains(action)  # what Gymnasium's Discrete space accepts
+    spy = StepSpy(env)
+    wrapped = GuardWrapper(spy, guard)
+    wrapped.reset(seed=0)
+    _, _, _, _, info = wrapped.step(action)
+    assert not info["vetoed"] and info["verdict"].allowed and info["verdict"].action == 1
+    assert spy.received == [1]
+
+
+@pytest.mark.parametrize(
+    "action",
+    [
+        True,
+        np.bool_(True),
+        np.array(True),
+        1.0,
+        1.5,
+        np.float64(1.0),
+        np.array(1.0),
+        np.array([1]),
+        "1",
+        None,
+    ],
+    ids=["bool", "np-bool", "0d-bool", "float", "non-integral", "np-float", "0d-float", "1d", "str", "none"],
+)
+def test_non_integer_actions_are_vetoed(action):
+    env, guard = bandit_guard(rule="none")
+    spy = StepSpy(env)
+    wrapped = GuardWrapper(spy, guard)
+    wrapped.reset(seed=0)
+    _, _, _, _, info = wrapped.step(action)
+    assert info["vetoed"] and not info["verdict"].allowed and "action" in info["verdict"].reason
+    assert info["posterior_updated"] is False
+    assert spy.received == []
+
+
+@pytest.mark.parametrize("action", [np.array(4), np.int64(-1), np.array(-1, dtype=np.int8)])
+def test_out_of_range_numpy_actions_are_vetoed(action):
+    env, guard = bandit_guard(rule="none")
+    spy = StepSpy(env)
+    wrapped = GuardWrapper(spy, guard)
+    wrapped.reset(seed=0)
+    _, _, _, _, info = wrapped.step(action)
+    assert info["vetoed"] and spy.received == []
+
+
+# ---------------------------------------------------------------------------- posterior updates
+class DropDatum(gym.Wrapper):
+    """An environment whose info has no ``datum``."""
+
+    def step(self, action):
+        obs, r, term, trunc, info = self.env.step(action)
+        info = {k: v for k, v in info.items() if k != "datum"}
+        return obs, r, term, trunc, info
+
+
+def test_missing_datum_warns_once_per_episode_and_says_so_in_info():
+    env, guard = bandit_guard(rule="none")
+    wrapped = GuardWrapper(DropDatum(env), guard)
+    prior = guard.posterior.probs.copy()
+    for episode in range(2):
+        wrapped.reset(seed=episode)
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            infos = [wrapped.step(a)[4] for a in (0, 1, 2)]
+        lost = [w for w in caught if issubclass(w.category, PosteriorNotUpdated)]
+        assert len(lost) == 1  # once per episode, not once per step
+        message = str(lost[0].message)
+        assert "posterior was not updated" in message and "'datum'" in message
+        assert [info["posterior_updated"] for info in infos] == [False] * 3
+    np.testing.assert_array_equal(guard.posterior.probs, prior)
+
+
+def test_posterior_updated_is_true_when_the_datum_arrives():
+    env, guard = bandit_guard(rule="none")
+    wrapped = GuardWrapper(env, guard)
+    wrapped.reset(seed=0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", PosteriorNotUpdated)
+        _, _, _, _, info = wrapped.step(0)
+    assert info["posterior_updated"] is True
+
+
+def test_datum_fn_none_means_never_update_without_warning():
+    env, guard = bandit_guard(rule="none")
+    wrapped = GuardWrapper(env, guard, datum_fn=None)
+    prior = guard.posterior.probs.copy()
+    wrapped.reset(seed=0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", PosteriorNotUpdated)
+        infos = [wrapped.step(a)[4] for a in (0, 1)]
+    assert [info["posterior_updated"] for info in infos] == [False, False]
+    np.testing.assert_array_equal(guard.posterior.probs, prior)
+
+
+def test_vetoed_and_failed_updates_report_no_update():
+    env, guard = bandit_guard(rule="none")
+
+    def bad_datum(obs, action, reward, info):
+        raise ValueError("corrupt record")
+
+    wrapped = GuardWrapper(env, guard, datum_fn=bad_datum)
+    wrapped.reset(seed=0)
+    _, _, _, _, info = wrapped.step(0)
+    assert not info["vetoed"] and info["posterior_updated"] is False
+    _, _, _, _, info = wrapped.step(0)  # broken: vetoed
+    assert info["vetoed"] and info["posterior_updated"] is False
+
+
+# ---------------------------------------------------------------------------- constructor validation
+@pytest.mark.parametrize(
+    ("kwargs", "error", "field"),
+    [
+        ({"context_fn": None}, TypeError, "context_fn"),
+        ({"context_fn": "env.context"}, TypeError, "context_fn"),
+        ({"datum_fn": "datum"}, TypeError, "datum_fn"),
+        ({"datum_fn": 3}, TypeError, "datum_fn"),
+        ({"max_vetoes": "abc"}, TypeError, "max_vetoes"),
+        ({"max_vetoes": 2.5}, TypeError, "max_vetoes"),
+        ({"max_vetoes": True}, TypeError, "max_vetoes"),
+        ({"max_vetoes": 0}, ValueError, "max_vetoes"),
+        ({"max_vetoes": -3}, ValueError, "max_vetoes"),
+        ({"veto_reward": "zero"}, TypeError, "veto_reward"),
+        ({"veto_reward": None}, TypeError, "veto_reward"),
+        ({"veto_reward": True}, TypeError, "veto_reward"),
+        ({"veto_reward": math.nan}, ValueError, "veto_reward"),
+        ({"veto_reward": -math.inf}, ValueError, "veto_reward"),
+    ],
+)
+def test_bad_wrapper_options_raise_naming_the_field(kwargs, error, field):
+    env, guard = bandit_guard()
+    with pytest.raises(error, match=f"^{field}:"):
+        GuardWrapper(env, guard, **kwargs)
+
+
+def test_good_wrapper_options_are_accepted():
+    env, guard = bandit_guard()
+    wrapped = GuardWrapper(env, guard, datum_fn=None, max_vetoes=np.int64(5), veto_reward=np.float32(-1))
+    assert wrapped.max_vetoes == 5 and wrapped.veto_reward == -1.0
+    assert isinstance(wrapped.max_vetoes, int) and isinstance(wrapped.veto_reward, float)
+
+
+class DuckGuard:
+    """Not a Guardrail, but has everything the wrapper uses (n_actions directly, no family)."""
+
+    def __init__(self, inner):
+        self._inner = inner
+        self.n_actions = inner.family.n_actions
+
+    @property
+    def posterior(self):
+        return self._inner.posterior
+
+    @posterior.setter
+    def posterior(self, value):
+        self._inner.posterior = value
+
+    def check_all(self, context):
+        return self._inner.check_all(context)
+
+    def observe(self, data):
+        self._inner.observe(data)
+
+    def fail_closed(self, action, exc):
+        return self._inner.fail_closed(action, exc)
+
+
+def test_any_object_with_the_guard_interface_is_accepted():
+    env, guard = bandit_guard(rule="none")
+    duck = DuckGuard(guard)
+    assert guard_n_actions(duck) == guard_n_actions(guard) == 4
+    wrapped = GuardWrapper(env, duck)
+    _, info = wrapped.reset(seed=0)
+    assert info["action_mask"].all()
+    _, _, _, _, info = wrapped.step(np.array(2))
+    assert not info["vetoed"] and info["posterior_updated"]
+
+
+def test_guard_lacking_the_interface_is_rejected_with_what_is_missing():
+    env, guard = bandit_guard()
+    partial = types.SimpleNamespace(check_all=guard.check_all, family=guard.family, posterior=None)
+    with pytest.raises(TypeError, match=r"^guard: .*lacks observe\(\), fail_closed\(\)$"):
+        GuardWrapper(env, partial)
+    no_size = types.SimpleNamespace(
+        check_all=guard.check_all, observe=guard.observe, fail_closed=guard.fail_closed
+    )
+    with pytest.raises(TypeError, match=r"lacks family\.n_actions \(or n_actions\)"):
+        GuardWrapper(env, no_size, reset_posterior=False)
+    with pytest.raises(TypeError, match=r"lacks .*posterior"):
+        GuardWrapper(env, no_size.__class__(**vars(no_size), n_actions=4))
+    with pytest.raises(TypeError, match="guard.n_actions"):
+        guard_n_actions(types.SimpleNamespace(n_actions="four"))
+
+
+def test_causal_guard_is_rejected_with_a_clear_message():
+    from bayesguard.guard.causal_guard import CausalGuard
+
+    required = ("check_all", "observe", "fail_closed")
+    if all(hasattr(CausalGuard, m) for m in required) and hasattr(CausalGuard, "n_actions"):
+        pytest.skip("CausalGuard now implements the wrapper's guard interface")
+    causal = object.__new__(CausalGuard)  # the interface is the class's; no world model needed
+    causal.spec = types.SimpleNamespace(n_actions=4)
+    env, _ = bandit_guard()
+    with pytest.raises(
+        TypeError, match=r"^guard: expected a guard with check_all\(\).*CausalGuard lacks"
+    ) as exc:
+        GuardWrapper(env, causal)
+    message = str(exc.value)
+    for name in required:
+        if not hasattr(CausalGuard, name):
+            assert f"{name}()" in message
+    assert "family.n_actions (or n_actions)" in message
+
+
+def test_action_space_must_start_at_zero():
+    env, guard = bandit_guard()
+    env.action_space = gym.spaces.Discrete(4, start=1)
+    with pytest.raises(ValueError, match="^env: .*start"):
+        GuardWrapper(env, guard)
