@@ -104,7 +104,7 @@ def test_validate_table_continuous_sources(tmp_path) -> None:
     df = frame()
     values, names, categories = validate_table(df)
     assert values.shape == (20, 3) and values.dtype == np.float64 and names == ("age", "dose", "yield")
-    assert categories is None
+    assert categories is None and validate_table(df).arities is None
     path = tmp_path / "t.csv"
     df.to_csv(path, index=False)
     np.testing.assert_allclose(validate_table(path).values, values)
@@ -145,7 +145,8 @@ def test_validate_table_continuous_sources(tmp_path) -> None:
             lambda df: df.assign(age=1, dose=2, **{"yield": 0}),
             "discrete",
             ValueError,
-            "column 'age' is constant",
+            r"column 'age' is constant \(only the value 1\) and its domain is unknown; declare its "
+            r"categories with a pandas Categorical",
         ),
     ],
 )
@@ -169,14 +170,80 @@ def test_validate_table_discrete_codes_and_labels() -> None:
             "size": pd.Categorical(["L", "S", "M", "S"] * 5, categories=["S", "M", "L", "XL"]),
         }
     )
-    codes, names, categories = validate_table(df, kind="discrete")
+    table = validate_table(df, kind="discrete")
+    codes, names, categories = table
     assert codes.dtype == np.int64 and names == ("smoker", "grade", "flag", "size")
-    assert categories == (("no", "yes"), (1, 2, 3), (0, 1), ("S", "M", "L"))
+    # the Categorical keeps its unused level "XL": 4 declared states
+    assert categories == (("no", "yes"), (1, 2, 3), (0, 1), ("S", "M", "L", "XL"))
+    assert table.arities.dtype == np.int64 and table.arities.tolist() == [2, 3, 2, 4]
     np.testing.assert_array_equal(codes[:4], [[1, 2, 1, 2], [0, 0, 0, 0], [0, 1, 1, 1], [1, 2, 1, 0]])
     # integral floats are accepted as codes
     np.testing.assert_array_equal(
         validate_table(df[["grade"]].astype(float), kind="discrete").values, codes[:, [1]]
     )
+
+
+def test_validate_table_categorical_keeps_unused_levels_in_declared_order() -> None:
+    grade = pd.Categorical(["mid", "low", "mid", "top"] * 5, categories=["top", "unused", "mid", "low"])
+    df = pd.DataFrame({"grade": grade, "ok": [0, 1] * 10})
+    table = validate_table(df, kind="discrete")
+    assert table.categories[0] == ("top", "unused", "mid", "low")  # not sorted, "unused" kept
+    np.testing.assert_array_equal(table.values[:4, 0], [2, 3, 2, 0])  # the Categorical's own codes
+    np.testing.assert_array_equal(table.values[:, 0], grade.codes)
+    assert table.arities.tolist() == [4, 2]
+    assert table.categories[1] == (0, 1)  # non-categorical columns: observed values, sorted
+    ordered = df.assign(grade=pd.Categorical(grade, ordered=True))
+    assert validate_table(ordered, kind="discrete").categories[0] == ("top", "unused", "mid", "low")
+
+
+def test_validate_table_constant_columns_with_a_declared_domain() -> None:
+    df = pd.DataFrame(
+        {
+            "alarm": pd.Categorical(["off"] * 20, categories=["off", "on"]),
+            "level": pd.Categorical([3] * 20, categories=[1, 2, 3]),
+            "x": [0, 1] * 10,
+        }
+    )
+    table = validate_table(df, kind="discrete")
+    assert table.categories[:2] == (("off", "on"), (1, 2, 3))
+    assert table.arities.tolist() == [2, 3, 2]
+    np.testing.assert_array_equal(table.values[:, :2], np.tile([0, 2], (20, 1)))
+    # a Categorical made from a constant column has one category: its domain is not really declared
+    with pytest.raises(ValueError, match="column 'alarm' declares a single category 'off'"):
+        validate_table(df.assign(alarm=df["alarm"].astype(str).astype("category")), kind="discrete")
+    with pytest.raises(ValueError, match=r"column 'alarm' is constant .* categories=\{'alarm': \[...\]\}"):
+        validate_table(df.assign(alarm="off"), kind="discrete")
+
+
+def test_validate_table_explicit_categories(tmp_path) -> None:
+    df = pd.DataFrame({"alarm": ["off"] * 20, "level": [3, 1] * 10, "x": ["b", "a"] * 10})
+    path = tmp_path / "plant.csv"
+    df.to_csv(path, index=False)
+    declared = {"alarm": ["off", "on"], "level": [3, 2, 1]}
+    for source in (df, path):
+        table = validate_table(source, kind="discrete", categories=declared)
+        assert table.categories == (("off", "on"), (3, 2, 1), ("a", "b"))
+        assert table.arities.tolist() == [2, 3, 2]
+        np.testing.assert_array_equal(table.values[:2], [[0, 0, 1], [0, 2, 0]])
+    # explicit categories override a Categorical's own, and name columns after ``names``
+    renamed = validate_table(
+        df.assign(x=pd.Categorical(df["x"])),
+        kind="discrete",
+        names=["p", "q", "r"],
+        categories={"p": ("on", "off"), "r": ["b", "a", "c"]},
+    )
+    assert renamed.categories == (("on", "off"), (1, 3), ("b", "a", "c"))
+    np.testing.assert_array_equal(renamed.values[:2], [[1, 1, 0], [1, 0, 1]])
+    with pytest.raises(ValueError, match=r"column 'level' has value 1 \(row 1\) outside its declared"):
+        validate_table(df, kind="discrete", categories={"alarm": ["off", "on"], "level": [2, 3]})
+    with pytest.raises(ValueError, match="categories: 'nope' is not a column"):
+        validate_table(df, kind="discrete", categories={"nope": [0, 1]})
+    with pytest.raises(ValueError, match="categories: column 'x' declares 'a' more than once"):
+        validate_table(df, kind="discrete", categories={**declared, "x": ["a", "b", "a"]})
+    with pytest.raises(ValueError, match="categories: only discrete tables"):
+        validate_table(frame(), categories={"age": [0, 1]})
+    with pytest.raises(TypeError, match="categories: expected a sequence of labels for column 'x'"):
+        validate_table(df, kind="discrete", categories={**declared, "x": {"a", "b"}})
 
 
 def test_validate_table_argument_errors(tmp_path) -> None:

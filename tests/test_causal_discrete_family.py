@@ -68,16 +68,25 @@ def test_log_likelihood_equals_a_row_by_row_loop(setup):
 
 
 def test_harm_prob_equals_enumerating_the_joint(setup):
+    """Theories 3-4 (the reversed graph) have z as a root; in theories 0-2 (x -> w -> z) the context z,
+    seen before acting, descends from both w and x, so those actions are refused there (not "do nothing")."""
     scm, _, family, _, theories = setup
-    harm = family.harm_prob(theories, {"z": 2})
+    harm = family.harm_prob(theories[3:], {"z": 2})
+    nothing = family.harm_prob(theories, {"z": 2}, action=0)
     for t in range(theories.shape[0]):
         (_, th), *_ = family.unpack(theories[t])
         cpts = [c[0] for c in th.cpts]
+        assert nothing[t] == pytest.approx(brute_force_harm(cpts, th.adj, scm.arities, {}, 2, 1, [3], [2]))
         for k, do in enumerate(({}, {0: 1}, {1: 2})):
-            assert harm[t, k] == pytest.approx(
-                brute_force_harm(cpts, th.adj, scm.arities, do, 2, 1, [3], [2])
-            )
-    assert family.harm_prob(theories, {"z": 2}, action=2).shape == (5,)
+            if t >= 3:
+                assert harm[t - 3, k] == pytest.approx(
+                    brute_force_harm(cpts, th.adj, scm.arities, do, 2, 1, [3], [2])
+                )
+    with pytest.raises(
+        ValueError, match=r"'z' is observed before acting but descends from 'w'.*actions\[1\]"
+    ):
+        family.harm_prob(theories, {"z": 2})
+    assert family.harm_prob(theories[3:], {"z": 2}, action=2).shape == (2,)
 
 
 def test_averaging_sampled_theories_gives_the_exact_graph_harm(setup):
@@ -96,7 +105,7 @@ def test_core_guardrail_rejects_when_an_equivalent_theory_predicts_harm():
     a = (rng.random(1000) < 0.2).astype(int)
     h = (rng.random(1000) < np.where(a == 1, 0.6, 0.05)).astype(int)
     codes = np.c_[a, h]
-    score = BDeuScore(codes)
+    score = BDeuScore(codes, np.array([2, 2]))
     family = DiscreteCausalFamily(("A", "H"), ((0, 1), ("ok", "bad")), ({}, {"A": 1}), "H == 'bad'")
     graphs = np.zeros((2, 2, 2), dtype=bool)
     graphs[0, 0, 1] = True  # A -> H

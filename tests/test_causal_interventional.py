@@ -1,14 +1,15 @@
 """The interventional BGe score: equal to BGe without experiments, node-wise on the rows where each node
-was not set, and able to orient an edge that observations leave ambiguous."""
+was not set, and able to orient an edge that observations leave ambiguous; the interventional BDeu score
+counts every declared category in every row group."""
 
 from __future__ import annotations
 
 import numpy as np
 import pytest
 
-from bayesguard.theories.causal.interventional import InterventionalBGeScore
+from bayesguard.theories.causal.interventional import InterventionalBDeuScore, InterventionalBGeScore
 from bayesguard.theories.causal.linear_gaussian import sample_parameters
-from bayesguard.theories.causal.scores import BGeScore
+from bayesguard.theories.causal.scores import BDeuScore, BGeScore
 from bayesguard.theories.causal.structure import StructureScore, exact_structure_posterior
 
 
@@ -78,3 +79,41 @@ def test_parameter_posterior_uses_each_nodes_rows():
     assert abs(th.weights[:, 0, 1].mean() - 0.8) < 0.05
     assert abs(th.noise_var[:, 1].mean() / 0.36 - 1) < 0.15
     assert abs(th.noise_var[:, 0].mean() - x[:200, 0].var()) < 0.15
+
+
+def discrete_world(seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """(a, h) codes: 60 observational rows, then 40 rows with do(a = 0); a has 3 declared states, h 2.
+
+    State 2 of ``a`` never occurs; in the rows where ``a`` was not set it is state 0 or 1, and ``h`` copies
+    ``a`` with noise."""
+    rng = np.random.default_rng(seed)
+    a = np.r_[rng.integers(0, 2, 60), np.zeros(40, dtype=np.int64)]
+    h = np.where(rng.random(100) < 0.8, a, 1 - a)
+    iv = np.zeros((100, 2), dtype=bool)
+    iv[60:, 0] = True
+    return np.c_[a, h], iv
+
+
+def test_interventional_bdeu_requires_arities_and_shares_them_across_row_groups():
+    codes, iv = discrete_world(5)
+    with pytest.raises(TypeError, match=r"arities: required, expected \(d,\) number of categories per"):
+        InterventionalBDeuScore(codes, iv)
+    with pytest.raises(ValueError, match="arities: column 0 has code 1 but arity 1"):
+        InterventionalBDeuScore(codes, iv, [1, 2])
+    score = InterventionalBDeuScore(codes, iv, [3, 2], ess=1.5)
+    assert score.arities.tolist() == [3, 2]
+    assert all(inner.arities.tolist() == [3, 2] for inner in score.scores)
+    obs, full = BDeuScore(codes[:60], [3, 2], 1.5), BDeuScore(codes, [3, 2], 1.5)
+    assert score.local(0, 0) == pytest.approx(obs.local(0, 0), rel=1e-13)
+    assert score.local(0, 0b10) == pytest.approx(obs.local(0, 0b10), rel=1e-13)
+    assert score.local(1, 0b01) == pytest.approx(full.local(1, 0b01), rel=1e-13)
+
+
+def test_interventional_bdeu_does_not_depend_on_how_unseen_categories_are_numbered():
+    codes, iv = discrete_world(6)
+    relabelled = codes.copy()
+    relabelled[:, 0] = np.array([2, 0, 1])[codes[:, 0]]  # 0 -> 2, 1 -> 0: the unseen state is now code 1
+    a = InterventionalBDeuScore(codes, iv, [3, 2])
+    b = InterventionalBDeuScore(relabelled, iv, [3, 2])
+    nodes, masks = np.array([0, 0, 1, 1]), np.array([0, 0b10, 0, 0b01])
+    np.testing.assert_allclose(a.local_many(nodes, masks), b.local_many(nodes, masks), rtol=1e-13)

@@ -214,11 +214,67 @@ def test_bdeu_with_astronomically_many_parent_configurations():
     assert score.local(2, 0b011) == pytest.approx(want, rel=1e-12)
 
 
-def test_bdeu_inferred_arities_and_float_codes():
+def test_bdeu_float_codes_and_declared_arities():
     codes = np.array([[0, 1], [1, 2], [1, 0], [0, 2]])
-    score = BDeuScore(codes.astype(float))
-    assert score.arities.tolist() == [2, 3]
-    assert score.local(1, 1) == pytest.approx(bdeu_reference(codes, [2, 3], 1, [0], 1.0))
+    score = BDeuScore(codes.astype(float), [2, 4])
+    assert score.arities.tolist() == [2, 4]
+    assert score.local(1, 1) == pytest.approx(bdeu_reference(codes, [2, 4], 1, [0], 1.0))
+
+
+def test_bdeu_local_score_by_hand_with_unseen_states():
+    # Child x (3 declared states, state 2 never seen), parent y (2 declared states, state 1 never seen).
+    codes = np.array([[0, 0], [1, 0], [0, 0], [0, 0], [1, 0]])
+    ess, r, q = 2.0, 3, 2
+    # no parents: one configuration, counts (3, 2, 0) over the 3 declared states
+    want_empty = math.lgamma(ess) - math.lgamma(ess + 5)
+    for n_k in (3, 2, 0):
+        want_empty += math.lgamma(ess / r + n_k) - math.lgamma(ess / r)
+    # parent y: configuration y=0 has counts (3, 2, 0); configuration y=1 has no rows
+    want_parent = 0.0
+    for counts in ((3, 2, 0), (0, 0, 0)):
+        want_parent += math.lgamma(ess / q) - math.lgamma(ess / q + sum(counts))
+        for n_k in counts:
+            want_parent += math.lgamma(ess / (q * r) + n_k) - math.lgamma(ess / (q * r))
+    score = BDeuScore(codes, [3, 2], ess=ess)
+    assert score.local(0, 0) == pytest.approx(want_empty, rel=1e-13)
+    assert score.local(0, 0b10) == pytest.approx(want_parent, rel=1e-13)
+    # the unseen state is counted: declaring only the observed states gives a different score
+    assert abs(BDeuScore(codes, [2, 2], ess=ess).local(0, 0) - want_empty) > 0.1
+
+
+def test_bdeu_score_does_not_depend_on_how_unseen_categories_are_numbered():
+    rng = np.random.default_rng(12)
+    arities = [3, 3, 2]
+    codes = dependent_codes(rng, 80, arities)
+    codes[:, 0] = np.minimum(codes[:, 0], 1)  # column 0 uses codes {0, 1}: state 2 is never seen
+    relabelled = codes.copy()
+    relabelled[:, 0] = np.where(codes[:, 0] == 1, 2, 0)  # the same data, coded {0, 2}: state 1 unseen
+    a, b = BDeuScore(codes, arities, ess=1.0), BDeuScore(relabelled, arities, ess=1.0)
+    nodes = np.repeat(np.arange(3), 8)
+    masks = np.tile(np.arange(8), 3)
+    keep = (masks >> nodes) & 1 == 0
+    np.testing.assert_allclose(a.local_many(nodes[keep], masks[keep]), b.local_many(nodes[keep], masks[keep]))
+    dags = all_dags(3)
+    np.testing.assert_allclose(ScoreCache(a).graph_scores(dags), ScoreCache(b).graph_scores(dags), rtol=1e-13)
+    # what the old default (arity = largest code + 1) did: 2 states for one coding, 3 for the other
+    assert abs(BDeuScore(codes, [2, 3, 2]).local(0, 0) - a.local(0, 0)) > 0.1
+
+
+def test_bdeu_variable_with_a_single_declared_category():
+    rng = np.random.default_rng(13)
+    codes = dependent_codes(rng, 40, [2, 3, 2])
+    codes[:, 1] = 0
+    score = BDeuScore(codes, [2, 1, 2])
+    assert score.local(1, 0) == 0.0 and score.local(1, 0b101) == 0.0
+    assert score.local(2, 0b011) == pytest.approx(score.local(2, 0b001), rel=1e-13)
+
+
+def test_bdeu_requires_arities():
+    msg = r"arities: required, expected \(d,\) number of categories per variable, counting states that never"
+    with pytest.raises(TypeError, match=msg):
+        BDeuScore(GOOD_CODES)
+    with pytest.raises(TypeError, match=msg):
+        BDeuScore(GOOD_CODES, None, ess=2.0)
 
 
 # --------------------------------------------------------------------------------------------------
@@ -228,7 +284,7 @@ def test_bdeu_inferred_arities_and_float_codes():
 def _scorers(rng: np.random.Generator) -> list[object]:
     x = correlated_gaussian(rng, 30, 3)
     codes = dependent_codes(rng, 60, [2, 3, 2])
-    return [BGeScore(x, alpha_mu=1.3), BDeuScore(codes, ess=2.0)]
+    return [BGeScore(x, alpha_mu=1.3), BDeuScore(codes, [2, 3, 2], ess=2.0)]
 
 
 def test_markov_equivalent_chains_and_fork_score_equal_and_collider_differs():
@@ -289,7 +345,7 @@ def test_cache_graph_scores_equal_sum_of_local_scores_and_second_call_is_free(ki
     if kind == "bge":
         inner = BGeScore(correlated_gaussian(rng, 25, 4))
     else:
-        inner = BDeuScore(dependent_codes(rng, 50, [2, 3, 2, 3]))
+        inner = BDeuScore(dependent_codes(rng, 50, [2, 3, 2, 3]), [2, 3, 2, 3])
     counting = CountingScorer(inner)
     cache = ScoreCache(counting)
     dags = all_dags(4)[::60]
@@ -351,16 +407,25 @@ def test_bge_rejects_bad_input(kwargs, match):
         ({"data": GOOD_CODES[None]}, "data: expected a 2-d"),
         ({"data": GOOD_CODES, "ess": 0.0}, "ess: expected a finite number > 0"),
         ({"data": GOOD_CODES, "ess": -1}, "ess"),
-        ({"data": GOOD_CODES, "arities": [2, 2]}, r"arities: expected shape \(3,\)"),
-        ({"data": GOOD_CODES, "arities": [2, 1, 2]}, "arities: column 1 has code 1"),
+        ({"data": GOOD_CODES, "arities": [2, 2]}, r"arities: expected shape \(3,\), \(d,\) number of"),
+        ({"data": GOOD_CODES, "arities": 2}, r"arities: expected shape \(3,\)"),
+        ({"data": GOOD_CODES, "arities": [2, 0, 2]}, "arities: expected integers >= 1, got 0 for column 1"),
+        ({"data": GOOD_CODES, "arities": [2, 1, 2]}, "arities: column 1 has code 1 but arity 1"),
     ],
 )
 def test_bdeu_rejects_bad_input(kwargs, match):
+    kwargs.setdefault("arities", [2, 2, 2])
     with pytest.raises(ValueError, match=match):
         BDeuScore(**kwargs)
 
 
-@pytest.mark.parametrize("scorer", [BGeScore(GOOD_X), BDeuScore(GOOD_CODES)], ids=["bge", "bdeu"])
+@pytest.mark.parametrize("arities", [[2.0, 2.0, 2.0], [True, True, True], ["2", "2", "2"]])
+def test_bdeu_rejects_non_integer_arities(arities):
+    with pytest.raises(TypeError, match="arities: expected integers"):
+        BDeuScore(GOOD_CODES, arities)
+
+
+@pytest.mark.parametrize("scorer", [BGeScore(GOOD_X), BDeuScore(GOOD_CODES, [2, 2, 2])], ids=["bge", "bdeu"])
 def test_node_and_mask_out_of_range(scorer):
     with pytest.raises(ValueError, match="node: expected a node index in"):
         scorer.local(3, 0)

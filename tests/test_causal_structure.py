@@ -200,3 +200,25 @@ def test_from_table_validates_and_names_the_prior(tmp_path):
         StructureScore.from_table(path)
     codes = pd.DataFrame({"a": ["on", "off"] * 20, "b": ["hi", "lo", "lo", "hi"] * 10})
     assert StructureScore.from_table(codes, "discrete").d == 2
+
+
+def test_from_table_counts_unused_categorical_levels_in_the_bdeu_arities():
+    import pandas as pd
+
+    from bayesguard.theories.causal.scores import BDeuScore
+
+    a = ["on", "off", "off", "on"] * 10
+    b = ["hi", "lo", "lo", "lo"] * 10
+    declared = pd.DataFrame({"a": a, "b": pd.Categorical(b, categories=["lo", "mid", "hi"])})
+    score = StructureScore.from_table(declared, "discrete")
+    assert score.scorer.arities.tolist() == [2, 3]  # "mid" never occurs but is a state of b
+    codes = np.c_[[{"off": 0, "on": 1}[x] for x in a], [{"lo": 0, "mid": 1, "hi": 2}[x] for x in b]]
+    want = BDeuScore(codes, [2, 3])
+    nodes, masks = np.array([0, 0, 1, 1]), np.array([0, 0b10, 0, 0b01])
+    np.testing.assert_allclose(
+        score.scorer.local_many(nodes, masks), want.local_many(nodes, masks), rtol=1e-13
+    )
+    # without the unused level (plain strings) b has 2 states and its scores change
+    plain = StructureScore.from_table(declared.assign(b=b), "discrete")
+    assert plain.scorer.arities.tolist() == [2, 2]
+    assert abs(plain.scorer.local(1, 0) - score.scorer.local(1, 0)) > 0.1

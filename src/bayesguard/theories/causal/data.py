@@ -3,7 +3,8 @@
 - :func:`sample_linear_gaussian_scm`, :func:`sample_discrete_scm`: random ground-truth models on an
   Erdős–Rényi DAG and ancestral samples from them (vectorised over samples).
 - :func:`validate_table`: checks a user table (DataFrame, CSV path or array) where it enters the API and
-  returns ``Table(values, names, categories)``; errors name the offending column.
+  returns ``Table(values, names, categories)`` (with ``Table.arities`` for discrete tables); errors name
+  the offending column.
 - :func:`load_sachs`, :func:`sachs_consensus`: the Sachs et al. (2005) flow-cytometry data shipped in
   ``bayesguard/data/sachs`` (see the README there for source, licence and the edge-count decision).
 
@@ -14,6 +15,7 @@ from __future__ import annotations
 
 import functools
 import os
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from importlib import resources
 from typing import Literal, NamedTuple
@@ -222,13 +224,22 @@ class Table(NamedTuple):
     Attributes:
         values: ``(N, d)`` float64 (continuous) or int64 codes ``0..r_j - 1`` (discrete).
         names: ``d`` column names.
-        categories: discrete only: ``categories[j][k]`` is the original label of code ``k`` in column
-            ``j``; None for continuous tables.
+        categories: discrete only: ``categories[j][k]`` is the label of code ``k`` in column ``j``, for
+            every declared category of the column, including ones that never occur in ``values``; None
+            for continuous tables.
     """
 
     values: np.ndarray
     names: tuple[str, ...]
     categories: tuple[tuple[object, ...], ...] | None
+
+    @property
+    def arities(self) -> np.ndarray | None:
+        """Discrete only: ``(d,)`` int64 number of categories per variable, counting states that never
+        occur (``len(categories[j])``), as :class:`~.scores.BDeuScore` needs; None for continuous tables."""
+        if self.categories is None:
+            return None
+        return np.array([len(c) for c in self.categories], dtype=np.int64)
 
 
 def _as_frame(data: object, names: object | None) -> pd.DataFrame:
@@ -258,12 +269,41 @@ def _as_frame(data: object, names: object | None) -> pd.DataFrame:
     return frame
 
 
-def _code_column(col: pd.Series, name: str) -> tuple[np.ndarray, tuple[object, ...]]:
-    """One discrete column -> (int64 codes 0..k-1, labels)."""
+def _plain(value: object) -> object:
+    return value.item() if isinstance(value, np.generic) else value
+
+
+def _declared_codes(col: pd.Series, name: str, declared: object) -> tuple[np.ndarray, tuple[object, ...]]:
+    """A column with an explicitly declared domain -> (int64 codes into ``declared``, labels)."""
+    if isinstance(declared, str) or not isinstance(declared, Sequence | np.ndarray | pd.Index):
+        raise TypeError(
+            f"categories: expected a sequence of labels for column {name!r}, got {type(declared).__name__}"
+        )
+    index = pd.Index(list(declared))
+    if index.size == 0:
+        raise ValueError(f"categories: column {name!r} declares no categories")
+    if not index.is_unique:
+        dup = _plain(index[index.duplicated()][0])
+        raise ValueError(f"categories: column {name!r} declares {dup!r} more than once")
+    codes = index.get_indexer(col)
+    if (codes < 0).any():
+        row = int(np.flatnonzero(codes < 0)[0])
+        raise ValueError(
+            f"data: column {name!r} has value {_plain(col.iloc[row])!r} (row {row}) outside its declared "
+            f"categories {[_plain(v) for v in index]}"
+        )
+    return codes.astype(np.int64), tuple(_plain(v) for v in index)
+
+
+def _code_column(col: pd.Series, name: str) -> tuple[np.ndarray, tuple[object, ...], bool]:
+    """One discrete column -> (int64 codes 0..k-1, labels, whether the labels are a declared domain).
+
+    A pandas Categorical declares its domain: every category, used or not, in its own order. Other
+    columns only show their observed values, which become the labels in sorted order.
+    """
     if isinstance(col.dtype, pd.CategoricalDtype):
-        used = col.cat.remove_unused_categories()
-        labels = tuple(c.item() if isinstance(c, np.generic) else c for c in used.cat.categories)
-        return used.cat.codes.to_numpy(dtype=np.int64), labels
+        labels = tuple(_plain(c) for c in col.cat.categories)
+        return col.cat.codes.to_numpy(dtype=np.int64), labels, True
     if pd.api.types.is_bool_dtype(col.dtype):
         values = col.to_numpy(dtype=np.int64)
     elif pd.api.types.is_numeric_dtype(col.dtype):
@@ -281,38 +321,66 @@ def _code_column(col: pd.Series, name: str) -> tuple[np.ndarray, tuple[object, .
     else:
         values = col.astype(str).to_numpy()
     uniq, codes = np.unique(values, return_inverse=True)
-    return codes.astype(np.int64), tuple(v.item() if isinstance(v, np.generic) else v for v in uniq)
+    return codes.astype(np.int64), tuple(_plain(v) for v in uniq), False
 
 
 def validate_table(
     data: object,
     kind: Literal["continuous", "discrete"] = "continuous",
     names: list[str] | tuple[str, ...] | None = None,
+    *,
+    categories: Mapping[str, Sequence[object]] | None = None,
 ) -> Table:
     """Check a data table where it enters the API and return it as an array with its column names.
 
     Accepts a pandas DataFrame, a path to a CSV file with a header row, or a 2-d array (with optional
     ``names``). Errors name the offending column. Checks: no missing values, at least
-    ``max(10, 2 d)`` rows, no constant column; continuous columns numeric and finite; discrete columns
-    integer codes or labels (strings, booleans, categoricals), mapped to codes ``0..r_j - 1`` in sorted
-    order of their distinct values (in category order for a pandas Categorical).
+    ``max(10, 2 d)`` rows; continuous columns numeric, finite and not constant; discrete columns integer
+    codes or labels (strings, booleans, categoricals), mapped to codes ``0..r_j - 1``.
+
+    The categories of a discrete column (its domain, which the BDeu score counts in full, seen or not):
+
+    - a pandas Categorical column declares them: every category, *including unused ones*, in the
+      Categorical's own order; its codes are the data codes;
+    - ``categories={name: labels}`` declares them explicitly (e.g. for a CSV file or an array), in the
+      given order; every value must be one of them;
+    - any other column only shows its observed values: they become the categories, in sorted order.
+
+    A constant column is accepted when its domain is declared with at least 2 categories. A constant
+    column without a declared domain is rejected (one observed value says nothing about which other
+    states exist), with a message suggesting a Categorical dtype or ``categories=``; so is a declared
+    domain of a single category (a variable that cannot vary carries no information).
 
     Args:
         data: DataFrame, CSV path (``str`` or ``os.PathLike``) or ``(N, d)`` array.
         kind: ``"continuous"`` or ``"discrete"``.
         names: ``d`` column names, overriding the table's own.
+        categories: discrete only: declared labels per column name (after ``names``), overriding the
+            column's own; columns not listed keep the rules above.
 
     Returns:
         :class:`Table` ``(values, names, categories)``: ``values`` is ``(N, d)`` float64 (continuous) or
-        int64 codes (discrete); ``categories`` is None for continuous data.
+        int64 codes (discrete); ``categories`` is None for continuous data; ``Table.arities`` gives the
+        ``(d,)`` number of categories per variable of a discrete table.
     """
     if kind not in ("continuous", "discrete"):
         raise ValueError(f"kind: expected 'continuous' or 'discrete', got {kind!r}")
+    if categories is not None:
+        if kind != "discrete":
+            raise ValueError("categories: only discrete tables have categories (use kind='discrete')")
+        if not isinstance(categories, Mapping):
+            raise TypeError(
+                f"categories: expected a mapping of column name -> labels, got {type(categories).__name__}"
+            )
     frame = _as_frame(data, names)
     n_rows, d = frame.shape
     labels = tuple(frame.columns)
     if d == 0:
         raise ValueError("data: expected at least one column, got none")
+    declared_domains = {str(k): v for k, v in (categories or {}).items()}
+    unknown = [k for k in declared_domains if k not in labels]
+    if unknown:
+        raise ValueError(f"categories: {unknown[0]!r} is not a column of the table (columns: {list(labels)})")
     missing = frame.isna().to_numpy()
     if missing.any():
         j = int(np.flatnonzero(missing.any(axis=0))[0])
@@ -350,13 +418,28 @@ def validate_table(
         return Table(values, labels, None)
 
     codes = np.empty((n_rows, d), dtype=np.int64)
-    categories: list[tuple[object, ...]] = []
+    domains: list[tuple[object, ...]] = []
     for j, name in enumerate(labels):
-        codes[:, j], cats = _code_column(frame.iloc[:, j], name)
+        col = frame.iloc[:, j]
+        if name in declared_domains:
+            codes[:, j], cats = _declared_codes(col, name, declared_domains[name])
+            declared = True
+        else:
+            codes[:, j], cats, declared = _code_column(col, name)
         if len(cats) < 2:
-            raise ValueError(f"data: column {name!r} is constant (only the value {cats[0]!r}); remove it")
-        categories.append(cats)
-    return Table(codes, labels, tuple(categories))
+            if declared:
+                raise ValueError(
+                    f"data: column {name!r} declares a single category {cats[0]!r}; a variable that cannot "
+                    "vary carries no information: declare its full domain (at least 2 categories) or "
+                    "remove it"
+                )
+            raise ValueError(
+                f"data: column {name!r} is constant (only the value {cats[0]!r}) and its domain is unknown; "
+                f"declare its categories with a pandas Categorical dtype (pd.Categorical(..., "
+                f"categories=[...])) or validate_table(..., categories={{{name!r}: [...]}}), or remove it"
+            )
+        domains.append(cats)
+    return Table(codes, labels, tuple(domains))
 
 
 # --------------------------------------------------------------------------------------------------

@@ -98,14 +98,20 @@ class InterventionalBDeuScore(_RowGroups):
     Args:
         codes: ``(N, d)`` integer category codes.
         intervened: ``(N, d)`` bool, True where the cell was set by ``do()``.
-        arities: ``(d,)`` states per variable (default: ``codes.max(0) + 1``), shared by every row group.
+        arities: ``(d,)`` number of categories per variable, counting states that never occur (as
+            :class:`~.scores.BDeuScore`); required, and shared by every row group, so a state missing
+            from one group's rows is still counted there.
         ess: the BDeu equivalent sample size.
+
+    Raises:
+        TypeError: ``arities`` missing (None) or not integers.
+        ValueError: bad shapes or values (see :class:`~.scores.BDeuScore`).
     """
 
     def __init__(
         self, codes: np.ndarray, intervened: np.ndarray, arities: np.ndarray | None = None, ess: float = 1.0
     ) -> None:
-        full = BDeuScore(codes, arities, ess)  # validates the codes and fixes the arities
+        full = BDeuScore(codes, arities, ess)  # validates the codes and the declared arities
         iv = np.asarray(intervened, dtype=bool)
         if iv.shape != full.codes.shape:
             raise ValueError(f"intervened: expected shape {full.codes.shape}, got {iv.shape}")

@@ -308,6 +308,39 @@ def _run_counts(codes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return starts // n_rows, counts
 
 
+_ARITIES_FORM = "(d,) number of categories per variable, counting states that never occur"
+
+
+def _check_arities(arities: object, codes: np.ndarray) -> np.ndarray:
+    """Validate the declared arities of ``codes (N, d) int64 >= 0``: ``(d,)`` integers ``>= 1`` above every
+    code of their column. -> ``(d,) int64``."""
+    d = codes.shape[1]
+    if arities is None:
+        raise TypeError(
+            f"arities: required, expected {_ARITIES_FORM} (here d = {d}); BDeu counts every declared "
+            "state, so the arities cannot be inferred from the largest code seen (pass e.g. table.arities "
+            "from validate_table(..., kind='discrete'), or [len(c) for c in categories])"
+        )
+    arr = np.asarray(arities)
+    if arr.dtype == np.bool_ or (arr.size and not np.issubdtype(arr.dtype, np.integer)):
+        raise TypeError(f"arities: expected integers, {_ARITIES_FORM}; got dtype {arr.dtype}")
+    if arr.shape != (d,):
+        raise ValueError(f"arities: expected shape ({d},), {_ARITIES_FORM}; got shape {arr.shape}")
+    arity = arr.astype(np.int64)
+    if (arity < 1).any():
+        j = int(np.flatnonzero(arity < 1)[0])
+        raise ValueError(f"arities: expected integers >= 1, got {int(arity[j])} for column {j}")
+    observed = codes.max(axis=0) + 1
+    bad = np.flatnonzero(observed > arity)
+    if bad.size:
+        j = int(bad[0])
+        raise ValueError(
+            f"arities: column {j} has code {int(observed[j] - 1)} but arity {int(arity[j])} "
+            f"(codes must lie in 0..arity - 1)"
+        )
+    return arity
+
+
 class BDeuScore:
     """BDeu score: the marginal likelihood of categorical DAG models under the uniform BDe prior.
 
@@ -322,10 +355,23 @@ class BDeuScore:
     Terms with ``N_c = 0`` or ``N_ck = 0`` are exactly zero, so only observed configurations are counted;
     counting is vectorised over rows (mixed-radix codes, sorted run lengths).
 
+    ``r_j`` is the number of *declared* states of variable ``j``, seen in the data or not: the prior
+    spreads ``ess`` over all ``q r_j`` cells, so a state that never occurs still changes the score, while
+    the score does not depend on which code an unseen state gets (relabelling the states of a variable
+    leaves it unchanged). The arities are therefore required; they are never guessed from the largest
+    code seen. A variable with a single declared state (``r_j = 1``) is allowed: its local score is 0 and
+    as a parent it does not split the rows.
+
     Args:
-        data: ``(N, d)`` integer codes, column ``j`` in ``0..r_j - 1``; ``N >= 2``.
-        arities: ``(d,)`` number of states ``r_j >= 1`` of each variable; default ``data.max(0) + 1``.
+        data: ``(N, d)`` integer codes (or integral floats / booleans), column ``j`` in ``0..r_j - 1``;
+            ``N >= 2``.
+        arities: ``(d,)`` integers ``r_j >= 1``, the number of categories of each variable, counting states
+            that never occur (e.g. ``table.arities`` of :func:`~.data.validate_table`). Required.
         ess: equivalent sample size, ``> 0``.
+
+    Raises:
+        TypeError: ``arities`` missing (None) or not integers.
+        ValueError: bad shapes or values, or a code ``>= r_j``; messages name the argument.
     """
 
     def __init__(self, data: np.ndarray, arities: np.ndarray | None = None, ess: float = 1.0) -> None:
@@ -347,21 +393,7 @@ class BDeuScore:
         if (codes < 0).any():
             col = int(np.flatnonzero((codes < 0).any(axis=0))[0])
             raise ValueError(f"data: category codes must be >= 0, column {col} has a negative code")
-        observed = codes.max(axis=0) + 1
-        if arities is None:
-            arity = observed
-        else:
-            arity = _as_index_array(arities, "arities")
-            if arity.shape != (d,):
-                raise ValueError(f"arities: expected shape ({d},), got {arity.shape}")
-            if (arity < 1).any():
-                raise ValueError(f"arities: expected integers >= 1, got {arity.tolist()}")
-            bad = np.flatnonzero(observed > arity)
-            if bad.size:
-                j = int(bad[0])
-                raise ValueError(
-                    f"arities: column {j} has code {int(observed[j] - 1)} but arity {int(arity[j])}"
-                )
+        arity = _check_arities(arities, codes)
         self.ess = _positive_float(ess, "ess")
         self.codes = codes  # (N, d) int64
         self.arities = arity.astype(np.int64)  # (d,)

@@ -50,14 +50,19 @@ class StructureScore:
     ) -> StructureScore:
         """Validate a DataFrame / CSV path / array and build its BGe (continuous) or BDeu (discrete) score.
 
-        ``prior_kind`` and ``prior_options`` go to :meth:`StructurePrior.make` with the table's column
-        names (e.g. ``required=[("valve", "pressure")]``).
+        For discrete data the BDeu score counts every declared category of each variable
+        (``table.arities`` from :func:`~.data.validate_table`: all categories of a pandas Categorical
+        column, used or not; the observed values of other columns). ``prior_kind`` and ``prior_options``
+        go to :meth:`StructurePrior.make` with the table's column names (e.g.
+        ``required=[("valve", "pressure")]``).
         """
         from .data import validate_table
         from .scores import BDeuScore, BGeScore
 
         table = validate_table(data, kind)  # type: ignore[arg-type]
-        scorer: LocalScore = BGeScore(table.values) if kind == "continuous" else BDeuScore(table.values)
+        scorer: LocalScore = (
+            BGeScore(table.values) if kind == "continuous" else BDeuScore(table.values, table.arities)
+        )
         prior = StructurePrior.make(list(table.names), kind=prior_kind, **prior_options)  # type: ignore[arg-type]
         return cls(scorer, prior)
 
