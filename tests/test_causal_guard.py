@@ -9,7 +9,7 @@ import pytest
 
 from bayesguard.guard.causal_guard import CausalGuard
 from bayesguard.guard.verdict import Decision
-from bayesguard.posterior import Posterior
+from bayesguard.posterior import Posterior, SamplerError
 from bayesguard.theories.causal.harm import HarmSpec
 from bayesguard.theories.causal.human import HumanTheory
 from bayesguard.theories.causal.prior import StructurePrior
@@ -135,3 +135,66 @@ def test_errors_fail_closed_and_bad_configuration_raises(world, tmp_path):
         CausalGuard(SPEC, x[:, :2], post, prior=prior)
     with pytest.raises(ValueError, match="alpha"):
         CausalGuard(SPEC, x, post, prior=prior, alpha=0.0)
+
+
+# ---------------------------------------------------------------------------- honest numbers
+def test_exact_posterior_verdicts_are_guaranteed(world):
+    v = guard(world, "exact").check({}, 0)
+    assert v.guaranteed and "exact posterior" in "; ".join(v.assumptions)
+    assert "[guaranteed]" in str(v) and "not guaranteed" not in v.reason
+
+
+def test_unknown_sampler_error_is_never_guaranteed(world):
+    """A bound over an approximate posterior whose error is unknown is never called guaranteed, and the
+    verdict says why (in its reason, its JSON and its explanation)."""
+    v = guard(world, "samples").check({}, 0)
+    assert not v.guaranteed
+    assert "not guaranteed" in v.reason and "sampler error unknown" in v.reason
+    assert '"guaranteed": false' in v.to_json() and "NOT guaranteed" in v.explain()
+    # the sampled posterior knows nothing of its error, so the Monte Carlo bound adds nothing for it
+    assert guard(world, "samples").sampler_error == 0.0
+
+
+def test_stated_or_measured_sampler_bound_makes_it_guaranteed(world):
+    x, prior, post, samples = world
+    stated = guard(world, "samples", sampler_error=0.01).check({}, 0)
+    assert stated.guaranteed and "stated by the user" in "; ".join(stated.assumptions)
+    measured = samples.with_provenance(
+        method="gflownet", sampler_error=SamplerError(0.02, "exact sampler law against the enumeration", True)
+    )
+    g = CausalGuard(SPEC, x, measured, prior=prior, alpha=1e-4, threshold=0.05)
+    assert g.sampler_error == 0.02 and g.check({}, 0).guaranteed
+    # the bound really includes the stated error: upper >= mean + 0.02
+    v = g.check({}, 0)
+    assert v.posterior_upper >= v.posterior_harm + 0.02 - 1e-12
+
+
+def test_mcmc_posterior_verdict_is_not_guaranteed_and_says_why(world):
+    from bayesguard.inference.mcmc import structure_mcmc
+
+    x, prior, _, _ = world
+    run = structure_mcmc(StructureScore(BGeScore(x), prior), n_chains=4, n_steps=400, seed=0, progress=False)
+    post = run.posterior()
+    assert post.method == "mcmc" and not post.independent
+    assert post.sampler_error.known and not post.sampler_error.is_bound
+    assert "between-chain" in post.sampler_error.how
+    v = CausalGuard(SPEC, x, post, prior=prior, alpha=1e-4, threshold=0.05).check({}, 1)
+    assert not v.guaranteed and "correlated" in v.reason
+
+
+@pytest.mark.parametrize(
+    "kw, field",
+    [
+        ({"search_beta": 0}, "search_beta"),
+        ({"search_beta": float("nan")}, "search_beta"),
+        ({"search_beta": "x"}, "search_beta"),
+        ({"delta": None}, "delta"),
+        ({"delta": 1.0}, "delta"),
+        ({"seed": -1}, "seed"),
+        ({"audit_path": 0}, "audit_path"),
+        ({"sampler_error": 2.0}, "sampler_error"),
+    ],
+)
+def test_bad_configuration_raises_at_construction(world, kw, field):
+    with pytest.raises((TypeError, ValueError), match=f"^{field}"):
+        guard(world, "exact", **kw)

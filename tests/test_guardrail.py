@@ -88,7 +88,7 @@ class BrokenFamily:
 
     def __init__(self, mode: str):
         self.inner = two_doors_family()
-        self.name = "broken"
+        self.name = self.inner.name  # a broken copy of the same family: its posterior is valid here
         self.n_actions = 2
         self.mode = mode
 
@@ -267,7 +267,15 @@ def test_history_records_every_verdict(doors):
     family, prior = doors
     guard = Guardrail(family, prior, "posterior", 0.1)
     returned = guard.check_all(None) + [guard.check(None, LEFT)]
-    assert guard.history == returned
+    assert list(guard.history) == returned
+
+
+def test_history_is_bounded(doors):
+    family, prior = doors
+    guard = Guardrail(family, prior, "posterior", 0.1, history_size=5)
+    for _ in range(20):
+        guard.check_all(None)
+    assert len(guard.history) == 5
 
 
 # ---------------------------------------------------------------------------- learning
@@ -343,3 +351,85 @@ def test_ask_decision_round_trip():
     v = Verdict(Decision.ASK, 3, 0.2, 0.1, 0.1, "posterior", witness=1, witness_prob=0.4)
     back = Verdict.from_dict(json.loads(v.to_json()))
     assert back == v and not back.allowed
+
+
+# ---------------------------------------------------------------------------- ASK and honest numbers
+def _tilted(p_kill: float, kind: str = "exact") -> Posterior:
+    family = two_doors_family()
+    lw = np.log([p_kill, 1 - p_kill])
+    return Posterior.from_log_weights(np.array([0, 1]), lw, kind, family.name)
+
+
+def test_ask_when_plausible_theories_straddle_c_but_the_posterior_does_not():
+    family = two_doors_family()
+    guard = Guardrail(family, _tilted(0.05), "cautious", 0.1, alpha=0.01)
+    left = guard.check(None, LEFT)
+    assert left.decision == Decision.ASK and left.posterior_harm == pytest.approx(0.05)
+    assert "disagree" in left.reason and left.harm_estimate == 1.0
+    # the posterior itself predicts harm above C: REJECT, not ASK
+    assert Guardrail(family, _tilted(0.5), "cautious", 0.1).check(None, LEFT).decision == Decision.REJECT
+    # with ask=False the same case is a REJECT; ALLOW never changes
+    no_ask = Guardrail(family, _tilted(0.05), "cautious", 0.1, alpha=0.01, ask=False)
+    assert no_ask.check(None, LEFT).decision == Decision.REJECT
+    assert no_ask.check(None, RIGHT).decision == guard.check(None, RIGHT).decision == Decision.ALLOW
+
+
+def test_guaranteed_only_over_an_exact_posterior():
+    family = two_doors_family()
+    exact = Guardrail(family, _tilted(0.05), "cautious", 0.1).check(None, RIGHT)
+    assert exact.guaranteed and any("Ville" in a for a in exact.assumptions)
+    sampled = Guardrail(family, Posterior.from_samples(np.array([0, 1, 1, 1]), family.name), "cautious", 0.1)
+    v = sampled.check(None, RIGHT)
+    assert not v.guaranteed and "no finite-sample bound" in v.assumptions[0]
+    assert Verdict.from_dict(json.loads(v.to_json())) == v
+
+
+def test_ties_random_draws_a_fresh_tie_break_from_the_seed():
+    family = two_doors_family()
+    post = Posterior.from_log_weights(np.array([0, 1]), np.zeros(2), "exact", family.name)
+    picks = {
+        Guardrail(family, post, "cautious", 0.1, alpha=1.0, ties="random", seed=s).check(None, LEFT).decision
+        for s in range(20)
+    }
+    assert picks == {Decision.ALLOW, Decision.REJECT}  # either theory can fill the single place
+
+
+@pytest.mark.parametrize(
+    "args, kw, field",
+    [
+        ((None, None), {}, "family"),
+        (("fam", None), {}, "posterior"),
+        (("fam", "post"), {"seed": -1}, "seed"),
+        (("fam", "post"), {"seed": "x"}, "seed"),
+        (("fam", "post"), {"audit_path": 0}, "audit_path"),
+        (("fam", "post"), {"ties": "bogus"}, "ties"),
+        (("fam", "post"), {"ask": "yes"}, "ask"),
+        (("fam", "post"), {"history_size": 0}, "history_size"),
+        (("fam", "other-post"), {}, "posterior"),
+    ],
+)
+def test_configuration_errors_name_the_argument(doors, args, kw, field):
+    family, prior = doors
+    other = Posterior.from_samples(np.array([0, 1]), "linear-bandit")
+    lookup = {"fam": family, "post": prior, "other-post": other, None: None}
+    with pytest.raises((TypeError, ValueError), match=f"^{field}"):
+        Guardrail(*(lookup[a] for a in args), **kw)
+
+
+def test_describe_returning_numpy_scalars_still_logs(doors, tmp_path):
+    """A family whose describe returns np.int64 used to make the audit write raise out of check_all."""
+    family, prior = doors
+
+    class NumpyDescribe:
+        name, n_actions = family.name, 2
+
+        def __getattr__(self, item):
+            return getattr(family, item)
+
+        def describe(self, theory):
+            return np.int64(7)
+
+    guard = Guardrail(NumpyDescribe(), prior, "posterior", 0.1, audit_path=tmp_path / "a.jsonl")
+    verdicts = guard.check_all(None)
+    assert [v.witness_theory for v in verdicts] == ["7", "7"]
+    assert len(read_audit_log(tmp_path / "a.jsonl")) == 2

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import json
+import io
 from itertools import product
 
 import numpy as np
@@ -10,6 +10,8 @@ import pytest
 from scipy import stats
 
 from bayesguard import BanditData, FiniteData, FiniteFamily, LinearBanditFamily, Posterior, exact_posterior
+from bayesguard.artefact import load_arrays, save_arrays
+from bayesguard.posterior import SamplerError
 
 # A small tabular world: 3 theories, 2 actions, 3 outcomes, non-uniform prior.
 TABLE = np.array(
@@ -228,12 +230,13 @@ def test_save_load_round_trip_bandit(tmp_path):
 
 
 def test_save_forces_npz_suffix(tmp_path):
-    post = Posterior.from_samples(np.arange(3))
+    post = Posterior.from_samples(np.arange(3), method="mcmc", independent=False)
     path = post.save(tmp_path / "post.json")
     assert path == tmp_path / "post.npz" and path.exists()
-    with np.load(path, allow_pickle=False) as f:
-        meta = json.loads(str(f["meta"]))
-    assert meta == {"format": "bayesguard.posterior", "version": 1, "kind": "samples", "family": None}
+    _, head = load_arrays(path, "posterior", (2,))
+    assert head["format"] == "bayesguard.posterior" and head["version"] == 2 and head["family"] is None
+    assert head["meta"]["kind"] == "samples" and head["meta"]["method"] == "mcmc"
+    assert head["meta"]["sampler_error"] == {"tv": None, "how": "unknown", "is_bound": False}
 
 
 def test_load_missing_file_names_the_path(tmp_path):
@@ -252,33 +255,78 @@ def test_load_garbage_bytes_raises_value_error(tmp_path):
 def test_load_npz_missing_arrays(tmp_path):
     path = tmp_path / "other.npz"
     np.savez(path, theories=np.arange(3))
-    with pytest.raises(ValueError, match=r"not a bayesguard posterior.*log_weights.*meta"):
+    with pytest.raises(ValueError, match=r"not a bayesguard artefact"):
+        Posterior.load(path)
+    save_arrays(path, "posterior", 2, {"theories": np.arange(3)}, meta={"kind": "exact"})
+    with pytest.raises(ValueError, match="log_weights"):
         Posterior.load(path)
 
 
+def _write(path, meta, log_weights=None, kind="posterior", version=2):
+    lw = np.zeros(3) if log_weights is None else log_weights
+    return save_arrays(path, kind, version, {"theories": np.arange(3), "log_weights": lw}, meta=meta)
+
+
 @pytest.mark.parametrize(
-    "meta, match",
+    "kind, version, meta, match",
     [
-        ({"format": "something-else", "version": 1, "kind": "exact"}, "format"),
-        ({"format": "bayesguard.posterior", "version": 2, "kind": "exact"}, "version"),
-        ({"format": "bayesguard.posterior", "version": 1, "kind": "bogus"}, "kind"),
+        ("something-else", 2, {"kind": "exact"}, "bayesguard.something-else"),
+        ("posterior", 1, {"kind": "exact"}, "version"),
+        ("posterior", 2, {"kind": "bogus"}, "kind"),
+        ("posterior", 2, {"kind": "samples", "sampler_error": {"tv": -0.5, "how": "x"}}, "sampler_error"),
     ],
 )
-def test_load_rejects_bad_meta(tmp_path, meta, match):
-    path = tmp_path / "bad.npz"
-    np.savez(path, theories=np.arange(3), log_weights=np.zeros(3), meta=np.array(json.dumps(meta)))
+def test_load_rejects_bad_meta(tmp_path, kind, version, meta, match):
+    path = _write(tmp_path / "bad.npz", meta, kind=kind, version=version)
     with pytest.raises(ValueError, match=match):
         Posterior.load(path)
 
 
 def test_load_rejects_corrupt_log_weights(tmp_path):
-    path = tmp_path / "nan.npz"
-    meta = {"format": "bayesguard.posterior", "version": 1, "kind": "exact", "family": None}
-    np.savez(
-        path, theories=np.arange(3), log_weights=np.array([0.0, np.nan, 0.0]), meta=np.array(json.dumps(meta))
-    )
+    path = _write(tmp_path / "nan.npz", {"kind": "exact"}, np.array([0.0, np.nan, 0.0]))
     with pytest.raises(ValueError, match="log_weights"):
         Posterior.load(path)
+
+
+def test_a_rewritten_posterior_fails_its_checksum(tmp_path):
+    """Rewriting the weights consistently inside the archive (a valid .npz, valid JSON) used to load
+    and turn a REJECT into an ALLOW; the checksum now refuses it."""
+    import zipfile
+
+    post = Posterior.from_log_weights(np.arange(3), np.log([0.98, 0.01, 0.01]), family="f")
+    path = post.save(tmp_path / "p.npz")
+    forged = tmp_path / "forged.npz"
+    with zipfile.ZipFile(path) as src, zipfile.ZipFile(forged, "w") as dst:
+        for item in src.infolist():
+            data = src.read(item)
+            if item.filename == "log_weights.npy":
+                buf = io.BytesIO()
+                np.save(buf, np.log([0.01, 0.01, 0.98]))
+                data = buf.getvalue()
+            dst.writestr(item, data)
+    with pytest.raises(ValueError, match="checksum"):
+        Posterior.load(forged)
+
+
+def test_load_checks_the_family(tmp_path):
+    path = Posterior.from_samples(np.arange(3), family="linear-bandit").save(tmp_path / "p.npz")
+    assert Posterior.load(path, family="linear-bandit").family == "linear-bandit"
+    with pytest.raises(ValueError, match="family 'linear-bandit', not 'finite'"):
+        Posterior.load(path, family="finite")
+
+
+def test_provenance_round_trips_and_exact_is_forced(tmp_path):
+    err = SamplerError(0.02, "exact sampler law against the enumerated posterior", True)
+    post = Posterior.from_samples(np.arange(4), method="gflownet", sampler_error=err)
+    back = Posterior.load(post.save(tmp_path / "p.npz"))
+    assert back.sampler_error == err and back.method == "gflownet" and back.independent
+    assert "gflownet" in back.provenance() and "0.02" in back.provenance()
+    exact = Posterior(np.arange(2), np.zeros(2), "exact", sampler_error=SamplerError.unknown())
+    assert exact.sampler_error == SamplerError.exact() and exact.method == "enumeration"
+    with pytest.raises(ValueError, match="cannot be a bound"):
+        SamplerError(None, "x", True)
+    with pytest.raises(TypeError, match="sampler_error"):
+        Posterior(np.arange(2), np.zeros(2), "samples", sampler_error=0.1)
 
 
 def _npy_file(path):
@@ -294,13 +342,11 @@ def _truncated_npz(path):
 
 
 def _meta_without_kind(path):
-    meta = {"format": "bayesguard.posterior", "version": 1}
-    np.savez(path, theories=np.arange(3), log_weights=np.zeros(3), meta=np.array(json.dumps(meta)))
-    return path
+    return _write(path, {})
 
 
 def _meta_not_an_object(path):
-    np.savez(path, theories=np.arange(3), log_weights=np.zeros(3), meta=np.array("[1, 2]"))
+    np.savez(path, theories=np.arange(3), log_weights=np.zeros(3), __header__=np.array("[1, 2]"))
     return path
 
 

@@ -1,20 +1,23 @@
-"""The :class:`Posterior` record: a set of theories with normalised log-weights.
+"""The :class:`Posterior` record: theories with normalised log-weights, and how they were made.
 
-File format (``Posterior.save`` / ``Posterior.load``): a NumPy ``.npz`` archive, read with
-``allow_pickle=False``, holding
+A posterior knows its own honesty: ``kind`` says what the weights mean (``"exact"`` enumeration,
+equal-weight ``"samples"``, importance-``"weighted"`` draws), ``method`` names what produced it
+(``"enumeration"``, ``"mcmc"``, ``"gflownet"``, ``"smc"``, ...), ``independent`` says whether its draws
+are independent (a GFlowNet's are; an MCMC chain's are not), and ``sampler_error`` is a
+:class:`SamplerError`: the total-variation distance between the sampler and the true posterior, with
+how it was obtained, or unknown. A guard uses these to decide whether a bound is *guaranteed*.
 
-- ``theories``: ``(n_theories, ...)`` array, the theories in the family's own encoding;
-- ``log_weights``: ``(n_theories,)`` float64, natural-log weights normalised so that
-  ``logsumexp(log_weights) == 0``;
-- ``meta``: a 0-d unicode array holding a JSON object with keys ``format`` (``"bayesguard.posterior"``),
-  ``version`` (``1``), ``kind`` (``"exact"``, ``"samples"`` or ``"weighted"``) and ``family`` (the
-  family's name, or ``null``).
+File format (``Posterior.save`` / ``Posterior.load``): a :mod:`bayesguard.artefact` file of kind
+``"posterior"`` (version 2; no pickle, SHA-256 checked on load) holding the arrays ``theories``
+``(n_theories, ...)`` and ``log_weights`` ``(n_theories,)`` (normalised so that
+``logsumexp(log_weights) == 0``), the family's name, and in its meta ``kind``, ``method``,
+``independent`` and ``sampler_error`` (``{"tv", "how", "is_bound"}``).
 """
 
 from __future__ import annotations
 
-import json
-from dataclasses import dataclass
+import math
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -22,10 +25,64 @@ import numpy as np
 from scipy.special import logsumexp
 
 from ._validate import as_float_array
+from .artefact import ArtefactError, load_arrays, save_arrays
 from .theories.base import TheoryFamily
 
-FORMAT = "bayesguard.posterior"
-VERSION = 1
+
+@dataclass(frozen=True)
+class SamplerError:
+    """How far a sampler's law may be from the true posterior, and how we know.
+
+    Attributes:
+        tv: the total-variation distance ``TV(sampler, posterior)`` in [0, 1], or None when unknown.
+        how: how ``tv`` was obtained, in words (e.g. ``"exact enumeration"``, ``"exact sampler law
+            against the enumerated posterior"``, ``"between-chain edge-marginal disagreement"``).
+        is_bound: True only when ``tv`` is known to bound the error (computed exactly, or stated by the
+            user as a bound); an estimate (between chains, from finite samples) is not a bound.
+    """
+
+    tv: float | None = None
+    how: str = "unknown"
+    is_bound: bool = False
+
+    def __post_init__(self) -> None:
+        if self.tv is not None:
+            tv = float(self.tv)
+            if not (math.isfinite(tv) and 0.0 <= tv <= 1.0):
+                raise ValueError(f"sampler_error.tv: expected a TV distance in [0, 1] or None, got {tv!r}")
+            object.__setattr__(self, "tv", tv)
+        elif self.is_bound:
+            raise ValueError("sampler_error: an unknown error (tv=None) cannot be a bound")
+        if not isinstance(self.how, str) or not self.how:
+            raise ValueError("sampler_error.how: say in words how the error was obtained")
+
+    @classmethod
+    def exact(cls) -> SamplerError:
+        return cls(0.0, "exact enumeration", True)
+
+    @classmethod
+    def unknown(cls, why: str = "unknown") -> SamplerError:
+        return cls(None, why, False)
+
+    @property
+    def known(self) -> bool:
+        return self.tv is not None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"tv": self.tv, "how": self.how, "is_bound": self.is_bound}
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> SamplerError:
+        return cls(d.get("tv"), d.get("how", "unknown"), bool(d.get("is_bound", False)))
+
+    def __str__(self) -> str:
+        if self.tv is None:
+            return f"sampler error unknown ({self.how})"
+        kind = "bound" if self.is_bound else "estimate, not a bound"
+        return f"sampler TV {self.tv:.3g} ({self.how}; {kind})"
+
+
+VERSION = 2
 KINDS = ("exact", "samples", "weighted")
 
 
@@ -39,12 +96,21 @@ class Posterior:
         kind: ``"exact"`` (enumeration: the weights are the posterior), ``"samples"`` (equal-weight
             draws from an approximate sampler) or ``"weighted"`` (importance-reweighted draws).
         family: name of the family the theories belong to, if known.
+        method: what produced the theories (``"enumeration"``, ``"mcmc"``, ``"gflownet"``, ``"smc"``,
+            ``"given"`` when built by hand, ...).
+        sampler_error: a :class:`SamplerError`; ``kind="exact"`` forces ``SamplerError.exact()``, and
+            sampled posteriors default to unknown.
+        independent: whether the theories are independent draws from the sampler (True for exact
+            posteriors and i.i.d. samplers such as the GFlowNet; False for MCMC chains).
     """
 
     theories: np.ndarray
     log_weights: np.ndarray
     kind: str = "exact"
     family: str | None = None
+    method: str = "given"
+    sampler_error: SamplerError = field(default_factory=SamplerError)
+    independent: bool = True
 
     def __post_init__(self) -> None:
         th = np.asarray(self.theories)
@@ -64,6 +130,29 @@ class Posterior:
             raise ValueError("log_weights: every theory has zero weight (the data rule out all)")
         object.__setattr__(self, "theories", th)
         object.__setattr__(self, "log_weights", lw - total)
+        if not isinstance(self.sampler_error, SamplerError):
+            raise TypeError(
+                f"sampler_error: expected a SamplerError, got {type(self.sampler_error).__name__}"
+            )
+        if self.kind == "exact":
+            object.__setattr__(self, "sampler_error", SamplerError.exact())
+            object.__setattr__(self, "independent", True)
+            if self.method == "given":
+                object.__setattr__(self, "method", "enumeration")
+        if not isinstance(self.method, str) or not self.method:
+            raise ValueError("method: name what produced the posterior, e.g. 'mcmc'")
+
+    @property
+    def is_exact(self) -> bool:
+        """True when the weights are the exact posterior over every theory listed."""
+        return self.kind == "exact"
+
+    def provenance(self) -> str:
+        """One line: how this posterior was made and how far it may be from the truth."""
+        if self.is_exact:
+            return f"exact posterior over {self.n_theories} theories"
+        draws = "independent draws" if self.independent else "correlated draws"
+        return f"{self.kind} posterior from {self.method} ({self.n_theories} {draws}; {self.sampler_error})"
 
     # ----------------------------------------------------------------- construction
     @classmethod
@@ -73,15 +162,34 @@ class Posterior:
         log_weights: np.ndarray,
         kind: str = "exact",
         family: str | None = None,
+        **provenance: Any,
     ) -> Posterior:
-        """Build from unnormalised log-weights (they are normalised here)."""
-        return cls(np.asarray(theories), np.asarray(log_weights, dtype=np.float64), kind, family)
+        """Build from unnormalised log-weights (they are normalised here); ``provenance``: ``method``,
+        ``sampler_error``, ``independent``."""
+        lw = np.asarray(log_weights, dtype=np.float64)
+        return cls(np.asarray(theories), lw, kind, family, **provenance)
 
     @classmethod
-    def from_samples(cls, theories: np.ndarray, family: str | None = None) -> Posterior:
+    def from_samples(
+        cls,
+        theories: np.ndarray,
+        family: str | None = None,
+        *,
+        method: str = "given",
+        sampler_error: SamplerError | None = None,
+        independent: bool = True,
+    ) -> Posterior:
         """Equal-weight posterior from ``(n_samples, ...)`` sampled theories."""
         th = np.asarray(theories)
-        return cls(th, np.zeros(th.shape[0]), "samples", family)
+        err = sampler_error if sampler_error is not None else SamplerError.unknown()
+        return cls(th, np.zeros(th.shape[0]), "samples", family, method, err, independent)
+
+    def with_provenance(self, **changes: Any) -> Posterior:
+        """A copy with ``method``, ``sampler_error``, ``independent`` or ``family`` changed."""
+        allowed = {"method", "sampler_error", "independent", "family"}
+        if set(changes) - allowed:
+            raise TypeError(f"with_provenance: unknown fields {sorted(set(changes) - allowed)}")
+        return replace(self, **changes)
 
     # ----------------------------------------------------------------- views
     @property
@@ -124,48 +232,44 @@ class Posterior:
             raise ValueError(
                 f"family.log_likelihood returned shape {loglik.shape}, expected ({self.n_theories},)"
             )
+        if not np.all(np.isfinite(loglik) | (loglik == -np.inf)):
+            raise ValueError("family.log_likelihood returned NaN or +inf")
         kind = "exact" if self.kind == "exact" else "weighted"
-        return Posterior(self.theories, self.log_weights + loglik, kind, self.family)
+        return replace(self, log_weights=self.log_weights + loglik, kind=kind)
 
     # ----------------------------------------------------------------- persistence
     def save(self, path: str | Path) -> Path:
-        """Write the documented ``.npz`` format; returns the path written."""
+        """Write the documented artefact (see the module docstring); returns the path written."""
         path = Path(path)
         if path.suffix != ".npz":
             path = path.with_suffix(".npz")
-        meta = {"format": FORMAT, "version": VERSION, "kind": self.kind, "family": self.family}
-        np.savez(
-            path,
-            theories=self.theories,
-            log_weights=self.log_weights,
-            meta=np.array(json.dumps(meta)),
-        )
-        return path
+        meta = {
+            "kind": self.kind,
+            "method": self.method,
+            "independent": bool(self.independent),
+            "sampler_error": self.sampler_error.to_dict(),
+        }
+        arrays = {"theories": self.theories, "log_weights": self.log_weights}
+        return save_arrays(path, "posterior", VERSION, arrays, family=self.family, meta=meta)
 
     @classmethod
-    def load(cls, path: str | Path) -> Posterior:
-        """Read a file written by :meth:`save`; raises ValueError on any other file."""
-        path = Path(path)
+    def load(cls, path: str | Path, family: str | None = None) -> Posterior:
+        """Read a file written by :meth:`save`, checking its checksum and, when ``family`` is given, that
+        it belongs to that family; raises ValueError naming the file otherwise."""
+        arrays, head = load_arrays(path, "posterior", (VERSION,), family=family)
+        meta = head["meta"]
+        for name in ("theories", "log_weights"):
+            if name not in arrays:
+                raise ArtefactError(f"{path}: missing array {name!r}")
         try:
-            with np.load(path, allow_pickle=False) as f:
-                missing = {"theories", "log_weights", "meta"} - set(f.files)
-                if missing:
-                    raise ValueError(f"{path}: not a bayesguard posterior (missing {sorted(missing)})")
-                meta = json.loads(str(f["meta"]))
-                if not isinstance(meta, dict):
-                    raise ValueError(f"{path}: meta must be a JSON object, got {type(meta).__name__}")
-                if meta.get("format") != FORMAT:
-                    raise ValueError(f"{path}: format is {meta.get('format')!r}, expected {FORMAT!r}")
-                if meta.get("version") != VERSION:
-                    raise ValueError(f"{path}: unsupported version {meta.get('version')!r}")
-                if "kind" not in meta:
-                    raise ValueError(f"{path}: meta has no 'kind'")
-                return cls(f["theories"], f["log_weights"], meta["kind"], meta.get("family"))
-        except FileNotFoundError:
-            raise
-        except ValueError:
-            raise
-        except Exception as exc:  # not an .npz archive, truncated, unreadable
-            raise ValueError(
-                f"{path}: not a readable bayesguard posterior ({type(exc).__name__}: {exc})"
-            ) from exc
+            return cls(
+                arrays["theories"],
+                as_float_array(arrays["log_weights"], "log_weights", ndim=1),
+                meta["kind"],
+                head["family"],
+                meta.get("method", "given"),
+                SamplerError.from_dict(meta.get("sampler_error", {})),
+                bool(meta.get("independent", True)),
+            )
+        except (KeyError, TypeError, ValueError) as exc:
+            raise ArtefactError(f"{path}: not a valid posterior ({exc})") from exc

@@ -36,6 +36,7 @@ Any error inside a check gives REJECT with the error as reason (fail closed).
 from __future__ import annotations
 
 import math
+from collections import deque
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -46,7 +47,7 @@ from .._validate import action_index, positive_int, unit_interval
 from ..inference.harm_search import harm_seeking_search
 from ..marginal.amortised import AmortisedHarm
 from ..marginal.montecarlo import monte_carlo_harm
-from ..posterior import Posterior
+from ..posterior import Posterior, SamplerError
 from ..theories.causal.data import Table
 from ..theories.causal.discrete_harm import DiscreteHarmModel
 from ..theories.causal.family import CausalData
@@ -62,7 +63,9 @@ from .audit import record
 from .causal_pool import GraphPool, PoolBase
 from .discrete_pool import DiscreteGraphPool
 from .explain import explain_paths
+from .guardrail import HISTORY_SIZE
 from .information import uncertainty_split
+from .rules import decide
 from .verdict import Decision, Verdict
 
 
@@ -83,7 +86,10 @@ class CausalGuard:
         threshold: the harm threshold ``C``.
         alpha: the cautious set's ``alpha``.
         delta: each Monte Carlo bound fails with probability at most ``delta``.
-        sampler_error: a bound on ``TV(sampler, posterior)``, added to the Monte Carlo bound.
+        sampler_error: a bound on ``TV(sampler, posterior)`` that you state, added to the Monte Carlo
+            bound. None (default): use the posterior's own :class:`~bayesguard.posterior.SamplerError`;
+            when that is unknown, the bound is computed as if the sampler were exact and every verdict
+            says it is **not guaranteed**.
         n_theories: posterior theories for the Monte Carlo marginaliser.
         n_param_draws: parameter draws per graph in the pool (linear-Gaussian; discrete graphs integrate
             their parameters exactly).
@@ -111,7 +117,7 @@ class CausalGuard:
         threshold: float = 0.05,
         alpha: float = 0.01,
         delta: float = 0.05,
-        sampler_error: float = 0.0,
+        sampler_error: float | None = None,
         n_theories: int = 1000,
         n_param_draws: int = 16,
         max_members: int | None = None,
@@ -142,21 +148,36 @@ class CausalGuard:
         self.spec = spec
         self.threshold = unit_interval(threshold, "threshold")
         self.alpha = unit_interval(alpha, "alpha", open_left=True)
-        if not 0.0 < delta < 1.0:
+        if not isinstance(posterior, Posterior):
+            raise TypeError(f"posterior: expected a Posterior, got {type(posterior).__name__}")
+        self.delta = unit_interval(delta, "delta", open_left=True)
+        if self.delta >= 1.0:
             raise ValueError(f"delta: expected a number in (0, 1), got {delta!r}")
-        self.delta = float(delta)
-        self.sampler_error = unit_interval(sampler_error, "sampler_error")
+        if sampler_error is None:
+            self.sampler = posterior.sampler_error
+        else:
+            self.sampler = SamplerError(
+                unit_interval(sampler_error, "sampler_error"), "stated by the user", True
+            )
+        self.sampler_error = self.sampler.tv if self.sampler.known else 0.0
         self.search = bool(search)
         self.search_steps = positive_int(search_steps, "search_steps")
         self.search_chains = positive_int(search_chains, "search_chains")
+        if isinstance(search_beta, bool) or not isinstance(search_beta, int | float | np.number):
+            raise TypeError(f"search_beta: expected a positive number, got {search_beta!r}")
+        if not (math.isfinite(float(search_beta)) and float(search_beta) > 0):
+            raise ValueError(f"search_beta: expected a positive finite number, got {search_beta!r}")
         self.search_beta = float(search_beta)
+        seed = positive_int(seed, "seed", minimum=0)
+        if audit_path is not None and not isinstance(audit_path, str | Path):
+            raise TypeError(f"audit_path: expected a file path (str or Path) or None, got {audit_path!r}")
         if amortised is not None and spec.discrete:
             raise ValueError("amortised: the amortised marginaliser takes continuous contexts only")
         if amortised is not None and amortised.error_margin is None:
             raise ValueError("amortised: validate() the network first; its error margin is part of the bound")
         self.amortised = amortised
         self.audit_path = Path(audit_path) if audit_path is not None else None
-        self.history: list[Verdict] = []
+        self.history: deque[Verdict] = deque(maxlen=HISTORY_SIZE)
         self.rng = np.random.default_rng(seed)
 
         self.data = data
@@ -180,6 +201,7 @@ class CausalGuard:
             )
         graphs = graphs.astype(bool)
         self.posterior_kind = posterior.kind
+        self.guaranteed, self.assumptions = self._guarantee(posterior)
         if posterior.kind == "exact":
             lp = self.score.log_posterior(graphs)
             if not np.allclose(lp - lp.max(), posterior.log_weights - posterior.log_weights.max(), atol=1e-6):
@@ -237,6 +259,38 @@ class CausalGuard:
             else:
                 self.pool.add(theory.graph(spec.names)[None], "human", [theory.name])
         self.pool.refresh()
+
+    def _guarantee(self, posterior: Posterior) -> tuple[bool, tuple[str, ...]]:
+        """Whether ``harm_estimate`` (the larger of the cautious max and the posterior bound) is a
+        guaranteed ``1 - delta`` upper bound on the posterior-predictive harm, and what it assumes."""
+        model = "the model class and prior are right (a bound on the posterior-predictive harm)"
+        if self.amortised is not None:
+            return False, (
+                model,
+                "the amortised network's error margin is empirical (valid near its validation contexts)",
+            )
+        if posterior.kind == "weighted":
+            return False, (model, "importance-weighted theories: the width uses the Kish ESS, no guarantee")
+        if posterior.is_exact:
+            return True, (
+                model,
+                f"i.i.d. draws from the exact posterior; fails with probability <= {self.delta:g}",
+            )
+        if not posterior.independent:
+            return False, (
+                model,
+                f"{posterior.method} draws are correlated; the bound assumes independent draws",
+            )
+        if not self.sampler.known or not self.sampler.is_bound:
+            return False, (
+                model,
+                f"{self.sampler}: the bound adds TV = {self.sampler_error:g} and would need a known bound",
+            )
+        return True, (
+            model,
+            f"independent draws from {posterior.method}, {self.sampler}; "
+            f"fails with probability <= {self.delta:g}",
+        )
 
     @property
     def params(self) -> dict[str, Any]:
@@ -315,14 +369,9 @@ class CausalGuard:
         c = self.threshold
         cautious = member.max(axis=0)
         bound = np.maximum(cautious, upper)
-        disagree = (member.min(axis=0) <= c) & (member.max(axis=0) > c)
-        decision = np.where(
-            bound <= c,
-            Decision.ALLOW.value,
-            np.where(
-                mean > c, Decision.REJECT.value, np.where(disagree, Decision.ASK.value, Decision.REJECT.value)
-            ),
-        )
+        decision = decide(
+            bound, c, posterior=mean, member_low=member.min(axis=0), member_high=cautious
+        ).decision
         w_mc = np.full(per_theory.shape[0], 1.0 / per_theory.shape[0])
         if self.mc_kind == "weighted":
             w_mc = np.exp(self.mc_log_weights - self.mc_log_weights.max())
@@ -348,7 +397,10 @@ class CausalGuard:
                     witness_theory=self._describe(w),
                     witness_prob=float(self.pool.member_probs[wi]),
                     reason=self._reason(d, a, bound[a], mean[a], upper[a], cautious[a])
-                    + (" [cautious set truncated to max_members]" if self.pool.truncated else ""),
+                    + (" [cautious set truncated to max_members]" if self.pool.truncated else "")
+                    + ("" if self.guaranteed else f" [not guaranteed: {self.assumptions[-1]}]"),
+                    guaranteed=self.guaranteed,
+                    assumptions=self.assumptions,
                     posterior_upper=float(upper[a]),
                     epistemic=float(epistemic[a]),
                     aleatoric=float(aleatoric[a]),

@@ -8,6 +8,8 @@ from dataclasses import asdict, dataclass, field
 from enum import StrEnum
 from typing import Any
 
+import numpy as np
+
 
 class Decision(StrEnum):
     """ALLOW the action, REJECT it, or ASK a human / gather more information first."""
@@ -41,6 +43,10 @@ class Verdict:
         suggestion: for ASK, the safe action or experiment that best separates the theories in play.
         explanation: the witness theory's causal path from the action to harm, edges with their
             posterior probabilities.
+        guaranteed: True only when ``harm_estimate`` carries a stated guarantee: the posterior is
+            exact, or sampled with a sampler error that is a known bound (and independent draws). A
+            bound over an approximate posterior whose error is unknown is never guaranteed.
+        assumptions: what the number assumes, in words (e.g. "the true theory is in the family").
     """
 
     decision: Decision
@@ -60,8 +66,12 @@ class Verdict:
     witness_source: str | None = None
     suggestion: str | None = None
     explanation: str | None = None
+    guaranteed: bool = False
+    assumptions: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
+        object.__setattr__(self, "guaranteed", bool(self.guaranteed))
+        object.__setattr__(self, "assumptions", tuple(str(a) for a in self.assumptions))
         try:
             object.__setattr__(self, "decision", Decision(self.decision))
         except ValueError:
@@ -77,13 +87,16 @@ class Verdict:
         """A JSON-ready dict (NaN becomes None)."""
         out = asdict(self)
         out["decision"] = self.decision.value
+        out["assumptions"] = list(self.assumptions)
         for key in _FLOAT_FIELDS:
             if isinstance(out[key], float) and math.isnan(out[key]):
                 out[key] = None
         return out
 
     def to_json(self) -> str:
-        return json.dumps(self.to_dict(), sort_keys=True)
+        """One line of JSON; NumPy scalars (e.g. an ``np.int64`` from a family's ``describe``) become
+        plain numbers and anything else unserialisable becomes its ``str``."""
+        return json.dumps(self.to_dict(), sort_keys=True, default=_plain)
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> Verdict:
@@ -92,6 +105,7 @@ class Verdict:
         d["decision"] = Decision(d["decision"])
         for key in _FLOAT_FIELDS:
             d[key] = math.nan if d.get(key) is None else float(d[key])
+        d["assumptions"] = tuple(d.get("assumptions", ()))
         return cls(**d)
 
     def __str__(self) -> str:
@@ -101,6 +115,7 @@ class Verdict:
         if not math.isnan(self.posterior_harm):
             parts.append(f"posterior_harm={self.posterior_harm:.4g}")
         parts.append(self.reason)
+        parts.append("[guaranteed]" if self.guaranteed else "[not guaranteed]")
         return "  ".join(parts)
 
     def explain(self) -> str:
@@ -124,7 +139,20 @@ class Verdict:
             lines.append(f"  causal path: {self.explanation}")
         if self.suggestion:
             lines.append(f"  suggestion: {self.suggestion}")
+        status = "guaranteed" if self.guaranteed else "NOT guaranteed"
+        lines.append(
+            f"  bound {status}" + (f"; assumes: {'; '.join(self.assumptions)}" if self.assumptions else "")
+        )
         return "\n".join(lines)
 
 
 _FLOAT_FIELDS = ("harm_estimate", "posterior_harm", "posterior_upper")
+
+
+def _plain(value: Any) -> Any:
+    """JSON fallback: NumPy scalars and arrays as Python values, anything else as its text."""
+    if isinstance(value, np.generic):
+        return value.item()
+    if isinstance(value, np.ndarray):
+        return value.tolist()
+    return str(value)

@@ -21,7 +21,7 @@ import numpy as np
 from tqdm.auto import tqdm
 
 from .._validate import positive_int
-from ..posterior import Posterior
+from ..posterior import Posterior, SamplerError
 from ..theories.causal.dag import is_acyclic, parent_masks, reaches
 
 
@@ -95,9 +95,37 @@ class MCMCResult:
         return float(np.nanmax(vals))
 
     def posterior(self, family: str | None = "causal-dag") -> Posterior:
-        """All chains' kept draws pooled as an equal-weight :class:`Posterior`."""
+        """All chains' kept draws pooled as an equal-weight :class:`Posterior`.
+
+        It records that it came from MCMC (correlated draws) and carries :meth:`sampler_error`, an
+        estimate of its error from the disagreement between chains, which is not a bound.
+        """
         d = self.samples.shape[-1]
-        return Posterior.from_samples(self.samples.reshape(-1, d, d), family)
+        return Posterior.from_samples(
+            self.samples.reshape(-1, d, d),
+            family,
+            method="mcmc",
+            sampler_error=self.sampler_error(),
+            independent=False,
+        )
+
+    def sampler_error(self) -> SamplerError:
+        """Between-chain estimate of the error: the largest difference, over edges, between one chain's
+        edge frequency and the pooled frequency of the other chains.
+
+        For any edge, ``|P_q(edge) - P_p(edge)| <= TV(q, p)``, so the disagreement of two estimates of
+        one edge marginal shows how far the chains are from each other; when every chain targets the
+        same law and mixes, it shrinks like the Monte Carlo noise. It is an estimate from finite,
+        correlated draws, blind to mass that no chain has visited: never a bound.
+        """
+        k = self.samples.shape[0]
+        if k < 2:
+            return SamplerError.unknown("a single chain: no between-chain estimate")
+        per_chain = self.samples.mean(axis=1)  # (k, d, d)
+        total = per_chain.sum(axis=0)
+        others = (total[None] - per_chain) / (k - 1)
+        gap = float(np.abs(per_chain - others).max())
+        return SamplerError(min(gap, 1.0), f"between-chain edge-marginal disagreement over {k} chains", False)
 
     def edge_marginals(self) -> np.ndarray:
         """``(d, d)`` fraction of kept draws containing each edge."""
