@@ -42,10 +42,10 @@ def test_bench_bandit_writes_grid_tightness_json_and_plots(tmp_path):
     assert main([*args, "--workers", "1", "--out", str(tmp_path)]) == 0
     with (tmp_path / "bandit_grid.csv").open() as fh:
         grid = list(csv.DictReader(fh))
-    assert len(grid) == 2 * (4 + 2 * 2)
+    assert len(grid) == 2 * (4 + 3 * 2)  # 4 plain rules + 2 alphas x 3 tie modes, at 2 thresholds
     assert {"reward_mean", "reward_se", "death_rate", "death_se"} <= set(grid[0])
     with (tmp_path / "bandit_tightness.csv").open() as fh:
-        assert len(list(csv.DictReader(fh))) == 2 * 2
+        assert len(list(csv.DictReader(fh))) == 3 * 2
     meta = json.loads((tmp_path / "bandit_run.json").read_text())
     assert meta["episodes"] == 30 and meta["seed"] == 0 and "machine" in meta
     assert (tmp_path / "bandit_grid.png").exists() and (tmp_path / "bandit_tightness.png").exists()
@@ -56,7 +56,7 @@ def test_bench_bandit_writes_grid_tightness_json_and_plots(tmp_path):
     [
         (["bench", "bandit", "--episodes", "0"], "positive integer"),
         (["bench", "bandit", "--alphas", "x"], "comma-separated numbers"),
-        (["bench", "bandit", "--ties", "random"], "subset of"),
+        (["bench", "bandit", "--ties", "bogus"], "subset of"),
         (["bench", "bandit", "--alphas", "2", "--episodes", "2", "--no-plots"], "alpha"),
         (["bench", "bandit", "--thresholds", "-1", "--episodes", "2", "--no-plots"], "threshold"),
     ],

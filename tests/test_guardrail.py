@@ -11,6 +11,7 @@ import pytest
 from bayesguard import Decision, FiniteData, FiniteFamily, Guardrail, Posterior, Verdict, exact_posterior
 from bayesguard.experiments.two_doors import CAKE, DEATH, LEFT, RIGHT, two_doors_family
 from bayesguard.guard import read_audit_log
+from bayesguard.guard.audit import AuditRecordLost
 
 RULES = [
     ("none", {}),
@@ -246,20 +247,24 @@ def test_unwritable_audit_path_turns_allow_into_reject(doors, tmp_path, where):
     family, prior = doors
     path = tmp_path if where == "directory" else tmp_path / "no-such-dir" / "audit.jsonl"
     guard = Guardrail(family, prior, "cautious", 0.1, audit_path=path)
-    left, right = guard.check_all(None)
+    with pytest.warns(AuditRecordLost, match="audit record lost"):
+        left, right = guard.check_all(None)
     assert left.decision == Decision.REJECT and left.harm_estimate == 1.0  # a REJECT stays as it was
+    assert "audit record lost" in left.reason  # and says that its record is lost
     assert right.decision == Decision.REJECT
     assert right.reason.startswith("guard error, failing closed")
     assert ("IsADirectoryError" if where == "directory" else "FileNotFoundError") in right.reason
-    single = guard.check(None, RIGHT)
-    assert single.decision == Decision.REJECT and single.action == RIGHT
-    assert not guard.allowed_actions(None).any()
+    with pytest.warns(AuditRecordLost):
+        single = guard.check(None, RIGHT)
+        assert single.decision == Decision.REJECT and single.action == RIGHT
+        assert not guard.allowed_actions(None).any()
 
 
 def test_history_matches_returned_verdicts_when_audit_fails(doors, tmp_path):
     family, prior = doors
     guard = Guardrail(family, prior, "cautious", 0.1, audit_path=tmp_path)
-    returned = guard.check(None, RIGHT)
+    with pytest.warns(AuditRecordLost):
+        returned = guard.check(None, RIGHT)
     assert guard.history[-1].decision == returned.decision
 
 

@@ -41,6 +41,10 @@ def _canonical(obj: Any) -> bytes:
     return json.dumps(obj, sort_keys=True, separators=(",", ":"), allow_nan=False).encode()
 
 
+def _reject_constant(name: str) -> Any:
+    raise ValueError(f"the non-finite number {name} is not allowed")
+
+
 def checksum(arrays: dict[str, np.ndarray], head: dict[str, Any]) -> str:
     """SHA-256 over the arrays (name, dtype, shape, C-order bytes, sorted by name) and the header."""
     h = hashlib.sha256()
@@ -133,20 +137,25 @@ def load_arrays(
         with np.load(path, allow_pickle=False) as f:
             arrays = {k: f[k] for k in f.files}
     except Exception as exc:  # not a zip, truncated, object arrays, bad CRC
-        raise ArtefactError(f"{path}: not a readable bayesguard {kind} ({type(exc).__name__}: {exc})") from exc
+        raise ArtefactError(
+            f"{path}: not a readable bayesguard {kind} ({type(exc).__name__}: {exc})"
+        ) from exc
     if HEADER not in arrays:
-        raise ArtefactError(f"{path}: not a bayesguard artefact (no {HEADER!r}; written by an older version?)")
-    try:
-        head = json.loads(str(arrays.pop(HEADER)))
-    except json.JSONDecodeError as exc:
-        raise ArtefactError(f"{path}: its header is not JSON ({exc})") from exc
+        raise ArtefactError(
+            f"{path}: not a bayesguard artefact (no {HEADER!r}; written by an older version?)"
+        )
+    try:  # strict JSON: NaN / Infinity would otherwise make the checksum below fail without the file name
+        head = json.loads(str(arrays.pop(HEADER)), parse_constant=_reject_constant)
+    except (ValueError, RecursionError) as exc:  # json.JSONDecodeError is a ValueError
+        raise ArtefactError(f"{path}: its header is not strict JSON ({exc})") from exc
     if not isinstance(head, dict) or not {"format", "version", "family", "meta", "sha256"} <= set(head):
         raise ArtefactError(f"{path}: its header lacks format, version, family, meta or sha256")
     if head["format"] != f"bayesguard.{kind}":
         raise ArtefactError(f"{path}: holds {head['format']!r}, expected 'bayesguard.{kind}'")
     if head["version"] not in versions:
         raise ArtefactError(
-            f"{path}: format version {head['version']!r} is not supported (this reader knows {list(versions)})"
+            f"{path}: format version {head['version']!r} is not supported "
+            f"(this reader knows {list(versions)})"
         )
     if not isinstance(head["meta"], dict):
         raise ArtefactError(f"{path}: meta must be a JSON object")

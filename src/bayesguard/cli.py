@@ -417,77 +417,123 @@ def _samplers(text: str) -> list[str]:
     return vals
 
 
+def _common(
+    p: argparse.ArgumentParser, out: str, *, workers: int | None = 2, seeds: int | None = None
+) -> None:
+    """Options every benchmark shares."""
+    if seeds is not None:
+        p.add_argument("--seeds", type=_positive, default=seeds, help="number of seeds (worlds or data sets)")
+    p.add_argument("--seed", type=int, default=0, help="first seed (runs are reproducible from it)")
+    p.add_argument("--out", default=out, help="directory for the raw CSV/JSON results and plots")
+    p.add_argument(
+        "--workers", type=_positive, default=workers, help="processes, one core each (None: every CPU)"
+    )
+    p.add_argument("--no-plots", action="store_true", help="write no PNG plots")
+
+
 def build_parser() -> argparse.ArgumentParser:
+    fmt = argparse.ArgumentDefaultsHelpFormatter
     parser = argparse.ArgumentParser(
-        prog="bayesguard", description="A Bayesian harm guardrail between an AI agent and the world."
+        prog="bayesguard",
+        description="A Bayesian harm guardrail between an AI agent and the world.",
+        formatter_class=fmt,
     )
     sub = parser.add_subparsers(dest="command", required=True)
-    demo = sub.add_parser("demo", help="two doors and a small exploding-bandit run, with a plot")
+    demo = sub.add_parser(
+        "demo", help="two doors, a small exploding-bandit run and World 3 in miniature", formatter_class=fmt
+    )
     demo.add_argument("--episodes", type=_positive, default=10_000, help="two-doors episodes per rule")
-    demo.add_argument("--seed", type=int, default=0)
+    demo.add_argument("--seed", type=int, default=0, help="random seed")
     demo.add_argument("--out", default="bayesguard-out", help="directory for the CSVs and the plot")
     demo.set_defaults(func=cmd_demo)
 
-    bench = sub.add_parser("bench", help="reproducible experiments")
+    bench = sub.add_parser("bench", help="reproducible experiments", formatter_class=fmt)
     bench_sub = bench.add_subparsers(dest="bench", required=True)
-    bandit = bench_sub.add_parser("bandit", help="the exploding-bandit grid and tightness experiment")
+    bandit = bench_sub.add_parser(
+        "bandit", help="the exploding-bandit grid and tightness experiment", formatter_class=fmt
+    )
     bandit.add_argument("--episodes", type=_positive, default=10_000, help="episodes per cell")
-    bandit.add_argument("--seed", type=int, default=0)
-    bandit.add_argument("--out", default="bayesguard-out/bandit")
-    bandit.add_argument("--workers", type=_positive, default=None, help="processes (default: CPUs)")
-    bandit.add_argument("--batch-size", type=_positive, default=500)
-    bandit.add_argument("--thresholds", type=_floats, default=list(THRESHOLDS))
-    bandit.add_argument("--alphas", type=_floats, default=list(ALPHAS))
-    bandit.add_argument("--ties", type=_ties, default=list(TIES), help="comma-separated tie modes of the cautious rule: worst, order (listing order), random")
-    bandit.add_argument("--tightness-episodes", type=_positive, default=None)
-    bandit.add_argument("--no-plots", action="store_true")
+    _common(bandit, "bayesguard-out/bandit", workers=None)
+    bandit.add_argument("--batch-size", type=_positive, default=500, help="episodes advanced together")
+    bandit.add_argument(
+        "--thresholds", type=_floats, default=list(THRESHOLDS), help="harm thresholds C, comma-separated"
+    )
+    bandit.add_argument(
+        "--alphas", type=_floats, default=list(ALPHAS), help="cautious alphas, comma-separated"
+    )
+    bandit.add_argument(
+        "--ties",
+        type=_ties,
+        default=list(TIES),
+        help="tie modes of the cautious rule, comma-separated: worst, order (listing order), random",
+    )
+    bandit.add_argument(
+        "--tightness-episodes",
+        type=_positive,
+        default=None,
+        help="episodes of the tightness run (None: --episodes)",
+    )
     bandit.set_defaults(func=cmd_bench_bandit)
 
     structure = bench_sub.add_parser(
-        "structure", help="d = 5 structure posterior: GFlowNet and MCMC against exact enumeration"
+        "structure",
+        help="d = 5 structure posterior: GFlowNet and MCMC against exact enumeration",
+        formatter_class=fmt,
     )
-    structure.add_argument("--seeds", type=_positive, default=10, help="number of seeds (datasets)")
-    structure.add_argument("--seed", type=int, default=0, help="first seed")
+    _common(structure, "bayesguard-out/structure", seeds=10)
     structure.add_argument(
-        "--budgets", type=_floats, default=[60.0, 300.0, 1200.0], help="seconds, comma-separated"
+        "--budgets", type=_floats, default=[60.0, 300.0, 1200.0], help="wall-clock seconds, comma-separated"
     )
-    structure.add_argument("--samplers", type=_samplers, default=["gflownet", "mcmc"])
-    structure.add_argument("--out", default="bayesguard-out/structure")
-    structure.add_argument("--workers", type=_positive, default=2, help="processes, one core each")
+    structure.add_argument(
+        "--samplers",
+        type=_samplers,
+        default=["gflownet", "mcmc"],
+        help="gflownet and/or mcmc, comma-separated",
+    )
     structure.add_argument("--quiet", action="store_true", help="no progress bars")
-    structure.add_argument("--no-plots", action="store_true")
     structure.set_defaults(func=cmd_bench_structure)
 
     scale = bench_sub.add_parser(
-        "structure-scale", help="d = 20 / 50 and Sachs: expected SHD and edge AUROC, MCMC vs GFlowNet"
+        "structure-scale",
+        help="d = 20 / 50 and Sachs: expected SHD and edge AUROC, MCMC vs GFlowNet",
+        formatter_class=fmt,
     )
-    scale.add_argument("--dims", type=lambda t: [int(v) for v in _floats(t)], default=[20, 50])
-    scale.add_argument("--seeds", type=_positive, default=3)
-    scale.add_argument("--seed", type=int, default=0, help="first seed")
+    scale.add_argument(
+        "--dims",
+        type=lambda t: [int(v) for v in _floats(t)],
+        default=[20, 50],
+        help="numbers of variables, comma-separated",
+    )
+    _common(scale, "bayesguard-out/structure-scale", seeds=3)
     scale.add_argument("--budget", type=float, default=120.0, help="seconds per sampler and problem")
-    scale.add_argument("--workers", type=_positive, default=2)
-    scale.add_argument("--no-sachs", action="store_true")
-    scale.add_argument("--out", default="bayesguard-out/structure-scale")
-    scale.add_argument("--quiet", action="store_true")
-    scale.add_argument("--no-plots", action="store_true")
+    scale.add_argument("--no-sachs", action="store_true", help="skip the Sachs flow-cytometry problem")
+    scale.add_argument("--quiet", action="store_true", help="no progress bars")
     scale.set_defaults(func=cmd_bench_structure_scale)
 
     plant = bench_sub.add_parser(
-        "plant", help="World 3, the ambiguous plant: guard rules x posterior samplers on harm, reward, asks"
+        "plant",
+        help="World 3, the ambiguous plant: guard rules x posterior samplers on harm, reward, asks",
+        formatter_class=fmt,
     )
-    plant.add_argument("--seeds", type=_positive, default=4)
-    plant.add_argument("--seed", type=int, default=0, help="first seed")
+    _common(plant, "bayesguard-out/plant", seeds=4)
     plant.add_argument("--steps", type=_positive, default=60, help="steps per episode")
     plant.add_argument("--d", type=_positive, default=8, help="variables, 8 to 15")
     plant.add_argument("--threshold", type=float, default=0.05, help="the harm threshold C")
-    plant.add_argument("--samplers", type=_samplers, default=["mcmc", "gflownet"])
-    plant.add_argument("--truth", choices=["mixed", "valve", "pressure"], default="mixed")
-    plant.add_argument("--mcmc-seconds", type=float, default=20.0)
-    plant.add_argument("--gfn-seconds", type=float, default=60.0)
-    plant.add_argument("--workers", type=_positive, default=2)
-    plant.add_argument("--out", default="bayesguard-out/plant")
-    plant.add_argument("--quiet", action="store_true")
-    plant.add_argument("--no-plots", action="store_true")
+    plant.add_argument(
+        "--samplers",
+        type=_samplers,
+        default=["mcmc", "gflownet"],
+        help="gflownet and/or mcmc, comma-separated",
+    )
+    plant.add_argument(
+        "--truth",
+        choices=["mixed", "valve", "pressure"],
+        default="mixed",
+        help="the hidden orientation: valve -> pressure, pressure -> valve, or mixed over seeds",
+    )
+    plant.add_argument("--mcmc-seconds", type=float, default=20.0, help="structure-MCMC budget per world")
+    plant.add_argument("--gfn-seconds", type=float, default=60.0, help="GFlowNet training budget per world")
+    plant.add_argument("--quiet", action="store_true", help="no progress bars")
     plant.set_defaults(func=cmd_bench_plant)
     return parser
 

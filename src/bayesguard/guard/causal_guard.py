@@ -324,9 +324,29 @@ class CausalGuard:
         return self.pool.graphs[np.array([s == "search" for s in self.pool.source], dtype=bool)]
 
     # ------------------------------------------------------------------ internals
-    def _marginal(self, x: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    def _harm_columns(self, harm: Any, x: np.ndarray, refused: dict[int, str]) -> np.ndarray:
+        """``harm(x)`` ``(n, A)``; when a discrete model refuses some (graph, action) pairs (a context
+        variable descends from what the action sets), only those actions fail: their columns are zero
+        here and ``refused[action]`` says why, so the other actions are still decided."""
+        try:
+            return harm(x)
+        except ValueError as first:
+            if not self.spec.discrete:
+                raise
+            cols: dict[int, np.ndarray] = {}
+            for a in range(self.spec.n_actions):  # only after a refusal: which actions are refused
+                try:
+                    cols[a] = harm(x, [a])[:, 0]
+                except ValueError as exc:
+                    refused.setdefault(a, str(exc))
+            if not cols:
+                raise first
+            n = next(iter(cols.values())).size
+            return np.stack([cols.get(a, np.zeros(n)) for a in range(self.spec.n_actions)], axis=1)
+
+    def _marginal(self, x: np.ndarray, refused: dict[int, str]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """Posterior-predictive harm ``(A,)``, its upper bound ``(A,)`` and per-theory harm ``(n, A)``."""
-        per_theory = self.mc_model.harm(x)
+        per_theory = self._harm_columns(self.mc_model.harm, x, refused)
         if self.amortised is not None:
             mean = self.amortised.predict(x)
             return mean, np.clip(mean + self.amortised.error_margin, 0.0, 1.0), per_theory
@@ -359,19 +379,21 @@ class CausalGuard:
         if x.ndim != 1:
             raise ValueError(f"context: expected one context, got shape {x.shape}")
         actions = range(self.spec.n_actions) if only is None else [only]
-        mean, upper, per_theory = self._marginal(x)
-        member = self.pool.member_harm(x)  # (m, A)
+        refused: dict[int, str] = {}
+        mean, upper, per_theory = self._marginal(x, refused)
+        member = self._harm_columns(self.pool.member_harm, x, refused)  # (m, A)
         if self.search:
             for a in actions:
-                if max(member[:, a].max(), upper[a]) <= self.threshold:
+                if a not in refused and max(member[:, a].max(), upper[a]) <= self.threshold:
                     self._challenge(x, a)
-                    member = self.pool.member_harm(x)
+                    member = self._harm_columns(self.pool.member_harm, x, refused)
         c = self.threshold
         cautious = member.max(axis=0)
         bound = np.maximum(cautious, upper)
         decision = decide(
             bound, c, posterior=mean, member_low=member.min(axis=0), member_high=cautious
         ).decision
+        decision[list(refused)] = Decision.REJECT.value  # their zero columns must never read as safe
         w_mc = np.full(per_theory.shape[0], 1.0 / per_theory.shape[0])
         if self.mc_kind == "weighted":
             w_mc = np.exp(self.mc_log_weights - self.mc_log_weights.max())
@@ -380,6 +402,9 @@ class CausalGuard:
         edge_probs = self.pool.edge_probs()
         verdicts = []
         for a in actions:  # a handful of actions; every theory-level computation above is batched
+            if a in refused:
+                verdicts.append(self._error_verdict(a, ValueError(refused[a])))
+                continue
             wi = int(np.argmax(member[:, a]))
             w = int(self.pool.members[wi])
             d = Decision(str(decision[a]))

@@ -25,6 +25,7 @@ from ..theories.causal.harm import HarmSpec
 from ..theories.causal.harm_model import GaussianHarmModel
 from ..theories.causal.linear_gaussian import (
     LinearGaussianTheories,
+    intervened_moments,
     log_likelihood,
     parameter_noise,
     parameters_from_noise,
@@ -133,8 +134,8 @@ class PoolBase(ABC):
         """Build the members' harm model (called by :meth:`refresh`)."""
 
     @abstractmethod
-    def member_harm(self, x: np.ndarray) -> np.ndarray:
-        """``(n_members, n_actions)`` harm of the members in context ``x``."""
+    def member_harm(self, x: np.ndarray, actions: list[int] | None = None) -> np.ndarray:
+        """``(n_members, n_actions)`` harm of the members in context ``x`` (``actions``: those columns)."""
 
     @abstractmethod
     def graph_harm(self, graphs: np.ndarray, x: np.ndarray, action: int) -> np.ndarray:
@@ -232,10 +233,12 @@ class GraphPool(PoolBase):
         return th
 
     # ------------------------------------------------------------------ queries
-    def member_harm(self, x: np.ndarray) -> np.ndarray:
+    def member_harm(self, x: np.ndarray, actions: list[int] | None = None) -> np.ndarray:
         """``(n_members, n_actions)`` parameter-averaged harm of the members in context ``x``."""
-        assert self.model is not None, "call refresh() first"
+        if self.model is None:
+            raise RuntimeError("GraphPool: call refresh() before asking for the members' harm")
         h = self.model.harm(x)  # (m * k, A)
+        h = h if actions is None else h[:, actions]
         return h.reshape(self.members.size, self.k, -1).mean(axis=1)
 
     def graph_harm(self, graphs: np.ndarray, x: np.ndarray, action: int) -> np.ndarray:
@@ -249,16 +252,8 @@ class GraphPool(PoolBase):
         Gaussian per entry (moment-matched over its parameter draws), and their indices ``(k,)``."""
         th = self._theories(idx)
         mask, value = self.spec.do_arrays()
-        mask, value = mask[action], value[action]
-        keep = (~mask).astype(np.float64)
-        b = th.weights * keep[None, None, :]
-        c = np.where(mask[None], value[None], th.intercept)
-        var = th.noise_var * keep[None]
-        inv = np.linalg.inv(np.eye(self.spec.d) - np.swapaxes(b, 1, 2))
-        mean = np.einsum("nij,nj->ni", inv, c)
-        cov = np.einsum("nij,nj,nkj->nik", inv, var, inv)
-        free = np.flatnonzero(~mask)
-        mean, cov = mean[:, free], cov[:, free[:, None], free[None, :]]
+        free = np.flatnonzero(~mask[action])
+        mean, cov = intervened_moments(th, mask[action], value[action], rows=free)
         n = idx.size
         mean = mean.reshape(n, self.k, -1)
         cov = cov.reshape(n, self.k, free.size, free.size)

@@ -47,18 +47,23 @@ class DiscreteGraphPool(PoolBase):
     def _build(self) -> None:
         self.model = DiscreteHarmModel(self.spec, self.bdeu, self.graphs[self.members])
 
-    def member_harm(self, x: np.ndarray) -> np.ndarray:
-        """``(n_members, n_actions)`` exact harm of the members in context ``x``."""
-        assert self.model is not None, "call refresh() first"
-        return self.model.harm(x)
+    def member_harm(self, x: np.ndarray, actions: list[int] | None = None) -> np.ndarray:
+        """``(n_members, n_actions)`` exact harm of the members in context ``x`` (``actions``: those
+        columns; raises ValueError where a selected action is refused for a member)."""
+        return self._model().harm(x, actions)
+
+    def _model(self) -> DiscreteHarmModel:
+        if self.model is None:
+            raise RuntimeError("DiscreteGraphPool: call refresh() before asking for harm")
+        return self.model
 
     def graph_harm(self, graphs: np.ndarray, x: np.ndarray, action: int) -> np.ndarray:
         """Exact harm of arbitrary graphs ``(n, d, d)`` for one action: ``(n,)``."""
-        assert self.model is not None, "call refresh() first"
+        model = self._model()
         g = np.asarray(graphs, dtype=bool)
         keys = _keys(g)
         keys = keys.view(f"S{keys.dtype.itemsize}")  # fixed-width bytes: sortable and searchable
-        known, rows = self._cache.get(action, (keys[:0], np.zeros((0, self.model.n_configs))))
+        known, rows = self._cache.get(action, (keys[:0], np.zeros((0, model.n_configs))))
         new = np.ones(keys.size, dtype=bool)
         if known.size:
             new = known[np.minimum(np.searchsorted(known, keys), known.size - 1)] != keys
@@ -70,7 +75,7 @@ class DiscreteGraphPool(PoolBase):
             order = np.argsort(all_keys, kind="stable")
             known, rows = all_keys[order], all_rows[order]
             self._cache[action] = (known, rows)
-        cfg = int(self.model.config(np.asarray(x, dtype=np.float64)))
+        cfg = int(model.config(np.asarray(x, dtype=np.float64)))
         return rows[np.searchsorted(known, keys), cfg]
 
     def information_gain(
@@ -78,5 +83,4 @@ class DiscreteGraphPool(PoolBase):
     ) -> float:
         """Exact bits about which of the members ``top`` (positions in ``members``) holds, from one run
         of ``action`` in context ``x``."""
-        assert self.model is not None, "call refresh() first"
-        return discrete_eig(weights, self.model.outcome_probs(top, action, x))
+        return discrete_eig(weights, self._model().outcome_probs(top, action, x))

@@ -13,20 +13,32 @@ jitter of ``jitter`` column standard deviations, so the network also sees contex
 compares it with a Monte Carlo estimate over many theories at held-out contexts and records
 ``error_margin = max |q - MC| + max MC half-width``; ``upper = q + error_margin`` is an empirical
 margin valid on contexts like the validation ones, and the verdict labels it so.
+
+**Files.** :meth:`AmortisedHarm.save` / :meth:`AmortisedHarm.load` go through
+:mod:`bayesguard.artefact` (a checksummed, pickle-free ``.npz``): the file names the harm question it
+answers (its family) and every field is validated on load, so a crafted or corrupt file is refused with
+an error naming the file and the field instead of running code or predicting NaN.
 """
 
 from __future__ import annotations
 
+import hashlib
+import json
 import time
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
+from ..artefact import ArtefactError, load_arrays, save_arrays
 from ..theories.causal.harm import HarmSpec
 from ..theories.causal.harm_model import GaussianHarmModel
 from ..theories.causal.linear_gaussian import LinearGaussianTheories
 from .bounds import bernstein_width
+
+KIND = "amortised"
+VERSION = 1
 
 TheoryDraw = Callable[[np.random.Generator, int], LinearGaussianTheories]
 
@@ -53,6 +65,10 @@ class AmortisedHarm:
         torch = _torch()
         self.spec = spec
         self.seed = seed
+        if not _is_int(hidden) or hidden < 1 or not _is_int(layers) or layers < 0:
+            raise ValueError(f"hidden, layers: expected integers >= 1 and >= 0, got {hidden!r}, {layers!r}")
+        self.hidden = hidden
+        self.layers = layers
         torch.manual_seed(seed)
         m, a = len(spec.context), spec.n_actions
         mods: list = []
@@ -177,30 +193,131 @@ class AmortisedHarm:
         }
 
     # ------------------------------------------------------------------ persistence
+    def describe_spec(self) -> dict[str, Any]:
+        """The harm question this network answers, as JSON: variables, context, actions, harm event.
+
+        Numbers keep their full precision (``repr``), so two questions that differ anywhere differ here.
+        """
+        return spec_description(self.spec)
+
+    @property
+    def family(self) -> str:
+        """``"causal-harm:<16 hex digits>"``: a short stable hash of :meth:`describe_spec`."""
+        return spec_family(self.spec)
+
     def save(self, path: str | Path) -> Path:
-        """Write the network, the input scaling and the error margin to a ``.pt`` file."""
-        torch = _torch()
-        path = Path(path)
-        torch.save(
-            {
-                "state": self.net.state_dict(),
-                "x_mean": self.x_mean,
-                "x_std": self.x_std,
-                "error_margin": self.error_margin,
-                "shape": [len(self.spec.context), self.spec.n_actions],
-            },
-            path,
-        )
-        return path
+        """Write the network, the input scaling and the error margin (via :func:`.artefact.save_arrays`).
+
+        The file (kind ``"amortised"``, family :attr:`family`) holds float64 arrays: every layer's weight
+        ``(out, in)`` and bias ``(out,)`` as ``net.<state_dict name>`` (e.g. ``net.0.weight``),
+        ``x_mean`` and ``x_std`` ``(n_context,)``, and ``error_margin`` ``()`` (0 when there is none:
+        ``meta["has_margin"]`` says which); ``meta`` holds ``hidden``, ``layers`` and the spec
+        description. No pickle: loading it never runs code.
+        """
+        arrays: dict[str, np.ndarray] = {
+            f"net.{name}": t.detach().cpu().numpy().astype(np.float64)
+            for name, t in self.net.state_dict().items()
+        }
+        arrays["x_mean"] = np.asarray(self.x_mean, dtype=np.float64)
+        arrays["x_std"] = np.asarray(self.x_std, dtype=np.float64)
+        has_margin = self.error_margin is not None
+        arrays["error_margin"] = np.array(float(self.error_margin) if has_margin else 0.0)
+        meta = {
+            "hidden": self.hidden,
+            "layers": self.layers,
+            "has_margin": has_margin,
+            "spec": self.describe_spec(),
+        }
+        return save_arrays(path, KIND, VERSION, arrays, family=self.family, meta=meta)
 
     def load(self, path: str | Path) -> AmortisedHarm:
-        """Load weights saved by :meth:`save` into this network (same spec and sizes)."""
+        """Load a file written by :meth:`save` into this network (same harm question and sizes).
+
+        Every field is checked before anything is changed: the format and checksum (by
+        :func:`~bayesguard.artefact.load_arrays`), the family and spec against this network's,
+        ``hidden`` and ``layers``, each array's name, dtype and shape, all weights and ``x_mean``
+        finite, ``x_std`` finite and > 0, ``error_margin`` finite and >= 0. Raises ``ValueError`` (an
+        :class:`~bayesguard.artefact.ArtefactError`) naming the file and the field otherwise.
+        """
         torch = _torch()
-        blob = torch.load(Path(path), weights_only=False)
-        if blob["shape"] != [len(self.spec.context), self.spec.n_actions]:
-            raise ValueError(f"{path}: saved for (n_context, n_actions) = {blob['shape']}, not this spec")
-        self.net.load_state_dict(blob["state"])
-        self.x_mean, self.x_std = blob["x_mean"], blob["x_std"]
-        self.error_margin = blob["error_margin"]
+        arrays, head = load_arrays(path, KIND, (VERSION,))
+        meta = head["meta"]
+        mine = self.describe_spec()
+        if head["family"] != self.family or meta.get("spec") != mine:
+            raise ArtefactError(
+                f"{path}: spec: saved for another harm question (family {head['family']!r}, spec "
+                f"{json.dumps(meta.get('spec'))}), not this spec (family {self.family!r}, spec "
+                f"{json.dumps(mine)})"
+            )
+        for field in ("hidden", "layers"):
+            value = meta.get(field)
+            if not _is_int(value) or value != getattr(self, field):
+                raise ArtefactError(
+                    f"{path}: {field}: saved {value!r}, this network has {field} = {getattr(self, field)}"
+                )
+        if not isinstance(meta.get("has_margin"), bool):
+            raise ArtefactError(f"{path}: has_margin: expected true or false, got {meta.get('has_margin')!r}")
+        m = len(self.spec.context)
+        expected = {f"net.{name}": tuple(t.shape) for name, t in self.net.state_dict().items()}
+        expected |= {"x_mean": (m,), "x_std": (m,), "error_margin": ()}
+        extra = sorted(set(arrays) - set(expected))
+        if extra:
+            raise ArtefactError(f"{path}: unexpected arrays {extra}; expected {sorted(expected)}")
+        for name, shape in expected.items():
+            if name not in arrays:
+                raise ArtefactError(f"{path}: {name}: missing (expected a float64 array of shape {shape})")
+            a = arrays[name]
+            if a.dtype != np.float64 or a.shape != shape:
+                raise ArtefactError(
+                    f"{path}: {name}: expected a float64 array of shape {shape}, got {a.dtype} {a.shape}"
+                )
+            if not np.all(np.isfinite(a)):
+                raise ArtefactError(f"{path}: {name}: expected finite values, found NaN or infinity")
+        if not np.all(arrays["x_std"] > 0):
+            scales = arrays["x_std"].tolist()
+            raise ArtefactError(f"{path}: x_std: expected every input scale > 0, got {scales}")
+        margin = float(arrays["error_margin"])
+        if margin < 0:
+            raise ArtefactError(f"{path}: error_margin: expected a number >= 0, got {margin!r}")
+        state = {name: torch.from_numpy(arrays[f"net.{name}"].copy()) for name in self.net.state_dict()}
+        self.net.load_state_dict(state)
+        self.x_mean, self.x_std = arrays["x_mean"].copy(), arrays["x_std"].copy()
+        self.error_margin = margin if meta["has_margin"] else None
         self._numpy_weights()
         return self
+
+
+def _is_int(value: object) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _exact(value: object) -> object:
+    """A number or label as JSON that keeps it exactly (floats by ``repr``)."""
+    if isinstance(value, bool | np.bool_):
+        return bool(value)
+    if isinstance(value, int | np.integer):
+        return int(value)
+    if isinstance(value, float | np.floating):
+        return repr(float(value))
+    return str(value)
+
+
+def spec_description(spec: HarmSpec) -> dict[str, Any]:
+    """JSON description of a :class:`HarmSpec`: ``names``, ``context``, ``actions`` (each a list of
+    ``[variable, value]``), ``harm`` as text (``"h > 0.25"``, value by ``repr``) and ``categories``."""
+    harm = spec.harm
+    return {
+        "names": list(spec.names),
+        "context": list(spec.context),
+        "actions": [[[var, _exact(val)] for var, val in act.items()] for act in spec.actions],
+        "harm": f"{harm.variable} {harm.op} {_exact(harm.value)}",
+        "categories": (
+            None if spec.categories is None else [[_exact(c) for c in cs] for cs in spec.categories]
+        ),
+    }
+
+
+def spec_family(spec: HarmSpec) -> str:
+    """``"causal-harm:"`` + the first 16 hex digits of the SHA-256 of :func:`spec_description`."""
+    text = json.dumps(spec_description(spec), sort_keys=True, separators=(",", ":"))
+    return "causal-harm:" + hashlib.sha256(text.encode()).hexdigest()[:16]

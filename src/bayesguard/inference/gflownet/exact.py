@@ -12,14 +12,18 @@ from __future__ import annotations
 import numpy as np
 import torch
 
+from ...posterior import SamplerError
 from ...theories.causal.compare import graph_keys
 from ...theories.causal.dag import enumerate_dags
-from .train import DAGGFlowNet
+from .train import DAGGFlowNet, policy_probabilities
 
 
 @torch.no_grad()
 def sampler_distribution(model: DAGGFlowNet) -> np.ndarray:
-    """``(n_dags,)`` probability the sampler ends at each DAG of :func:`enumerate_dags` (``d <= 5``)."""
+    """``(n_dags,)`` probability the sampler ends at each DAG of :func:`enumerate_dags` (``d <= 5``).
+
+    Raises ``FloatingPointError`` when the policy's probabilities are not finite (NaN weights).
+    """
     d = model.d
     dags = enumerate_dags(d)
     env = model.env
@@ -35,8 +39,8 @@ def sampler_distribution(model: DAGGFlowNet) -> np.ndarray:
     logp = np.concatenate(
         [model._log_probs(dags[s : s + 8192], valid[s : s + 8192]) for s in range(0, dags.shape[0], 8192)]
     )
-    probs = np.exp(logp.astype(np.float64))
-    probs /= probs.sum(axis=1, keepdims=True)  # renormalise in float64 (the network works in float32)
+    # renormalise in float64 (the network works in float32); FloatingPointError on a non-finite policy
+    probs = policy_probabilities(logp.astype(np.float64), valid)
     reach = np.zeros(dags.shape[0])
     reach[np.flatnonzero(np.all(dags == start, axis=(1, 2)))] = 1.0
     n_edges = dags.sum(axis=(1, 2))
@@ -51,3 +55,14 @@ def sampler_distribution(model: DAGGFlowNet) -> np.ndarray:
         children = order[np.searchsorted(sorted_keys, child_keys)]
         np.add.at(reach, children, reach[parents] * probs[parents, a_idx])
     return reach * probs[:, -1]
+
+
+def measured_error(model: DAGGFlowNet) -> SamplerError:
+    """The sampler's exact total-variation distance to the exact posterior (``d <= 5``): a bound on the
+    error of its i.i.d. draws, with no sampling noise (both laws are enumerated)."""
+    from ...marginal.montecarlo import sampler_tv_exact
+    from ...theories.causal.structure import exact_structure_posterior
+
+    q = sampler_distribution(model)
+    p = exact_structure_posterior(model.score).probs
+    return SamplerError(sampler_tv_exact(q, p), "exact sampler law against the enumerated posterior", True)

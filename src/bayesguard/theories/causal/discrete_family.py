@@ -13,7 +13,9 @@ increasing index order) and leaves the rest zero.
 - ``log_likelihood``: ``sum_rows sum_j log P(x_j | x_pa)`` over the cells of :class:`CausalData` that
   were not set by ``do()``;
 - ``harm_prob``: ``P(harm event | do(action), evidence = context, theory)`` by variable elimination
-  (:func:`~.discrete.query`), exact.
+  (:func:`~.discrete.query`), exact. The context is observed before acting; where it descends from a
+  variable the action sets, that harm is a counterfactual the tables do not determine, and it is refused
+  with a ValueError (see :mod:`~.discrete_harm`).
 
 Everything is vectorised over theories; loops run over distinct graphs and nodes, never over theories.
 Posterior theories come from a structure sampler followed by the BDeu Dirichlet posterior of each graph
@@ -27,8 +29,9 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from .dag import is_acyclic
+from .dag import is_acyclic, transitive_closure
 from .discrete import DiscreteTheories, query, sample_cpts
+from .discrete_harm import descendant_context, refusal_reason
 from .family import CausalData
 from .harm import HarmSpec
 from .prior import StructurePrior, resolve_prior
@@ -183,8 +186,13 @@ class DiscreteCausalFamily:
     ) -> np.ndarray:
         """``P(harm | do(action), evidence = context, theory)``: ``(n, n_actions)`` or ``(n,)``.
 
-        ``context`` maps any variables not set by the actions to their label or code.
+        ``context`` maps any variables not set by the actions to their label or code; it is observed
+        before acting. Where a context variable descends from a variable an action sets, that (theory,
+        action) harm is a counterfactual the tables do not determine: it is refused, and a ValueError
+        names the context variable, the action and the path, but only when a returned value is refused
+        (so "do nothing", or an action with no directed path to the context, still works).
         """
+        from ..._validate import action_index
         from ..base import select_action
 
         spec = self.spec
@@ -196,16 +204,30 @@ class DiscreteCausalFamily:
         h, code = spec.harm_index, int(spec.harm.value)
         arr = self._check(theories)
         out = np.empty((arr.shape[0], self.n_actions))
+        reasons: dict[int, str] = {}  # action -> the first refusal among the theories
+        labels: tuple[str, ...] = spec.action_names or ()
+        ctx = sorted(evidence)
         for idx, th in self.unpack(arr):  # distinct graphs
+            closure = transitive_closure(th.adj[None])[0]
             for k, act in enumerate(spec.actions):  # a handful of actions
                 do = {spec.index(v): int(c) for v, c in act.items()}
                 if set(do) & set(evidence):
                     raise ValueError(
                         f"context: {spec.names[min(set(do) & set(evidence))]!r} is set by actions[{k}]"
                     )
+                hit = descendant_context(closure, sorted(do), ctx)
+                if hit is not None:
+                    out[idx, k] = np.nan
+                    reasons.setdefault(k, refusal_reason(spec.names, th.adj, k, labels[k], *hit))
+                    continue
                 p = query(th, h, do=do, evidence=evidence)[:, code]
                 out[idx, k] = p if spec.harm.op == "==" else 1.0 - p
-        return select_action(out, action, self.n_actions)
+        result = select_action(out, action, self.n_actions)  # a bad action index is reported first
+        chosen = range(self.n_actions) if action is None else [action_index(action, self.n_actions)]
+        for k in chosen:
+            if k in reasons:
+                raise ValueError(reasons[k])
+        return result
 
     def describe(self, theory: np.ndarray) -> str:
         """The graph and, per node, its table rows (``P(state | parent configuration)``)."""

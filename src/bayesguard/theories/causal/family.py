@@ -12,6 +12,9 @@ conjugate parameter posterior of each graph (:func:`theories_from_graphs`).
   interventional data update the posterior alike;
 - ``harm_prob``: ``P(harm_variable > harm_threshold | do(action), evidence = context, theory)``, exact
   (Gaussian), for every action of ``actions`` (each a dict ``{variable: value}``; ``{}`` is "do nothing").
+  The context is observed before acting: the noise is conditioned on it in the unmutilated SCM and the
+  same noise is pushed through the intervened one (abduction; see
+  :func:`~.linear_gaussian.interventional_gaussian`).
 """
 
 from __future__ import annotations
@@ -156,7 +159,10 @@ class LinearGaussianFamily:
     def harm_prob(
         self, theories: np.ndarray, context: Mapping[str, float] | None = None, action: int | None = None
     ) -> np.ndarray:
-        """``P(harm | do(action), evidence = context, theory)``: ``(n, n_actions)`` or ``(n,)``."""
+        """``P(harm | do(action), evidence = context, theory)``: ``(n, n_actions)`` or ``(n,)``.
+
+        ``context`` was observed before acting (``evidence_time="pre"``: abduction, then intervention).
+        """
         th = unpack(theories, self.names)
         evidence = dict(context or {})
         out = np.empty((th.n, self.n_actions))

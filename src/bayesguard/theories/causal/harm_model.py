@@ -1,11 +1,25 @@
 """``P(harm | context, do(action), theory)`` for a batch of linear-Gaussian theories, fast enough to sit
 inside every check.
 
-For each action the mutilated model's mean ``(n, d)`` and covariance ``(n, d, d)`` do not depend on the
-context, and neither do the Gaussian-conditioning gain and conditional variance of the harm variable
-given the context variables. :class:`GaussianHarmModel` computes them once (batched over actions and
-theories); a check is then ``mean_H + gain . (x - mean_X)`` and one normal tail, ``O(n_actions n m)``
-for ``m`` context variables.
+**The context is observed before acting.** A theory is ``x = M (c + e)``, ``M = (I - B^T)^-1``,
+``e ~ N(0, D)``; under ``do(a)`` the same noise gives ``x' = m' + L' e`` (``m' = M' c'``, ``L' = M' P``:
+edges into the intervened nodes cut, their noise dropped; see
+:mod:`~bayesguard.theories.causal.linear_gaussian`). The context ``x_C = m_C + M_C e`` is seen in the
+unmutilated world, so the harm is that of ``x'_h`` given ``x_C`` through the shared noise (abduction,
+then action, then prediction):
+
+    x'_h | x_C ~ N(m'_h + g . (x_C - m_C), L'_h D L'_h^T - g . S_Ch),
+    g = S_CC^-1 S_Ch,   S_CC = M_C D M_C^T,   S_Ch = M_C D L'_h^T.
+
+When no context variable descends from an intervened one, ``M'_C P = M_C`` and ``m'_C = m_C`` (the
+ancestors of ``C`` keep their equations), so this equals conditioning the mutilated model on the context
+(``evidence_time="post"``, the query for a context seen after acting); otherwise it differs.
+
+**Cached per action.** ``m'_h``, ``m_C``, the gain ``g`` (the regression of ``x'_h`` on ``x_C`` through
+the noise) and the conditional standard deviation do not depend on the context's value.
+:class:`GaussianHarmModel` computes them once (batched over theories; the pre-action map ``M_C`` once
+for all actions); a check is then ``m'_h + g . (x - m_C)`` and one normal tail, ``O(n_actions n m)`` for
+``m`` context variables.
 """
 
 from __future__ import annotations
@@ -14,7 +28,7 @@ import numpy as np
 from scipy.special import ndtr
 
 from .harm import HarmSpec
-from .linear_gaussian import LinearGaussianTheories
+from .linear_gaussian import EVIDENCE_TIMES, LinearGaussianTheories, intervened_map, intervened_regression
 
 
 class GaussianHarmModel:
@@ -23,21 +37,29 @@ class GaussianHarmModel:
     Args:
         spec: the harm event, actions and context variables (continuous).
         theories: ``n`` theories on ``spec.names``.
+        evidence_time: ``"pre"`` (default): the context is observed before acting (abduction, module
+            docstring); ``"post"``: condition the mutilated model on it (a context seen after acting).
 
     Attributes:
         mean_h: ``(n_actions, n)`` mean of the harm variable under ``do(action)`` before conditioning.
-        mean_x: ``(n_actions, n, m)`` mean of the context variables under ``do(action)``.
-        gain: ``(n_actions, n, m)`` regression of the harm variable on the context.
+        mean_x: ``(n_actions, n, m)`` mean of the context variables (before acting: the same for every
+            action; with ``"post"``, under ``do(action)``).
+        gain: ``(n_actions, n, m)`` regression of the harm variable under ``do(action)`` on the context.
         sd: ``(n_actions, n)`` conditional standard deviation of the harm variable given the context.
     """
 
-    def __init__(self, spec: HarmSpec, theories: LinearGaussianTheories) -> None:
+    def __init__(
+        self, spec: HarmSpec, theories: LinearGaussianTheories, *, evidence_time: str = "pre"
+    ) -> None:
         if spec.discrete:
             raise ValueError("spec: a linear-Gaussian harm model needs a continuous spec (no categories)")
         if tuple(theories.names) != spec.names:
             raise ValueError("theories: variable names differ from the spec's")
+        if evidence_time not in EVIDENCE_TIMES:
+            raise ValueError(f"evidence_time: expected one of {EVIDENCE_TIMES}, got {evidence_time!r}")
         self.spec = spec
         self.n = theories.n
+        self.evidence_time = evidence_time
         mask, value = spec.do_arrays()  # (A, d)
         h, e = spec.harm_index, spec.context_index
         m = e.size
@@ -46,26 +68,13 @@ class GaussianHarmModel:
         self.mean_x = np.empty((a_n, self.n, m))
         self.gain = np.zeros((a_n, self.n, m))
         self.sd = np.empty((a_n, self.n))
-        eye = np.eye(spec.d)
-        targets = eye[:, np.concatenate([[h], e])]  # (d, 1 + m): unit vectors of the rows needed
+        # the pre-action map of the context, x_C = m_C + M_C e, is shared by every action
+        pre = intervened_map(theories, rows=e) if evidence_time == "pre" else None
         for k in range(a_n):  # one action at a time keeps the memory at (n, d, d)
-            keep = (~mask[k]).astype(np.float64)
-            b = theories.weights * keep[None, None, :]  # cut the edges into intervened nodes
-            c = np.where(mask[k][None], value[k][None], theories.intercept)  # (n, d)
-            var = theories.noise_var * keep[None]
-            # x = (I - B^T)^-1 (c + e); row i of that inverse is (I - B)^-1 e_i
-            rows = np.swapaxes(
-                np.linalg.solve(eye[None] - b, np.broadcast_to(targets, (self.n, *targets.shape))), 1, 2
+            self.mean_h[k], self.mean_x[k], self.gain[k], var_h = intervened_regression(
+                theories, h, e, mask[k], value[k], evidence_time=evidence_time, pre=pre
             )
-            mean = np.einsum("nrj,nj->nr", rows, c)  # (n, 1 + m)
-            cov = np.einsum("nrj,nj,nsj->nrs", rows, var, rows)  # (n, 1 + m, 1 + m)
-            self.mean_h[k], self.mean_x[k] = mean[:, 0], mean[:, 1:]
-            var_h = cov[:, 0, 0]
-            if m:
-                s_ee, s_he = cov[:, 1:, 1:], cov[:, 0, 1:]
-                self.gain[k] = np.linalg.solve(s_ee, s_he[..., None])[..., 0]
-                var_h = var_h - np.einsum("nm,nm->n", self.gain[k], s_he)
-            self.sd[k] = np.sqrt(np.maximum(var_h, 0.0))
+            self.sd[k] = np.sqrt(var_h)
 
     def _tail(self, mean: np.ndarray, sd: np.ndarray) -> np.ndarray:
         t = float(self.spec.harm.value)

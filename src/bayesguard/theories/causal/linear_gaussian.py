@@ -12,10 +12,33 @@ with parents ``pa`` (``p`` of them) the block of the family ``F = pa ∪ {j}`` i
 ``c_j = mu'_j - b_j . mu'_pa`` with the mean fixed at its posterior mean
 ``mu' = (alpha_mu mu0 + N xbar) / (alpha_mu + N)`` (its remaining uncertainty is O(1/N) and ignored).
 
-**Queries.** A theory is ``x_j = c_j + sum_i B[i, j] x_i + e_j``, ``e_j ~ N(0, sigma_j^2)``. Under
-``do(A = a)`` the equation of ``A`` is replaced by ``x_A = a``; the joint law of the mutilated model is
-Gaussian, ``x = (I - B^T)^-1 (c + e)``, and conditioning on evidence ``X = x`` is Gaussian conditioning.
-Everything is batched over theories (arrays ``(n, d, d)``); the only Python loop is over nodes.
+**Queries.** A theory is ``x_j = c_j + sum_i B[i, j] x_i + e_j``, ``e_j ~ N(0, sigma_j^2)``, i.e.
+``x = M (c + e)`` with ``M = (I - B^T)^-1`` and ``e ~ N(0, D)``, ``D = diag(sigma^2)``. Under
+``do(A = a)`` the equations of ``A`` are replaced by ``x_A = a``: ``B'`` is ``B`` with the edges into
+``A`` cut, ``c'_A = a`` and ``P = diag(1 - [j in A])`` drops the noise of the intervened nodes, so
+
+    x' = M' (c' + P e),    M' = (I - B'^T)^-1:
+
+the intervened model is an affine map of the *same* noise, ``x' = m' + L' e`` with ``m' = M' c'`` and
+``L' = M' P`` (:func:`intervened_map`); its covariance is ``L' D L'^T`` (:func:`intervened_moments`).
+
+**Evidence observed before acting (abduction, the default).** Context ``x_C`` observed *before* the
+action is ``x_C = M_C (c + e)`` in the unmutilated model. Conditioning the noise on it and pushing the
+same noise through the intervened model is Gaussian regression of ``x'_t = m'_t + L'_t e`` on
+``x_C = m_C + M_C e``:
+
+    E[x'_t | x_C] = m'_t + g . (x_C - m_C),   g = S_CC^-1 S_Ct,
+    Var[x'_t | x_C] = L'_t D L'_t^T - g . S_Ct,   S_CC = M_C D M_C^T,   S_Ct = M_C D L'_t^T
+
+(:func:`intervened_regression`). If no context variable descends from an intervened one, this is the
+old query "condition the mutilated model on ``x'_C = x_C``": the ancestors of ``C`` then contain no
+intervened node and keep their equations, so ``M'_C P = M_C`` and ``m'_C = m_C``, i.e. ``x'_C = x_C`` as
+functions of ``e``, and conditioning ``e`` on ``x_C`` is conditioning the mutilated model on ``x'_C``.
+When some context variable does descend from an intervened one, the two differ: the mutilated query
+treats ``x_C`` as observed *after* acting (``evidence_time="post"``).
+
+Everything is batched over theories (arrays ``(n, d, d)``); the only Python loops are over nodes or
+actions.
 """
 
 from __future__ import annotations
@@ -175,11 +198,122 @@ def log_likelihood(
     return logpdf.sum(axis=(1, 2))
 
 
+EVIDENCE_TIMES = ("pre", "post")
+
+
+def _do_arrays(d: int, mask: np.ndarray | None, value: np.ndarray | None) -> tuple[np.ndarray, np.ndarray]:
+    m = np.zeros(d, dtype=bool) if mask is None else np.asarray(mask, dtype=bool)
+    v = np.zeros(d) if value is None else np.asarray(value, dtype=np.float64)
+    if m.shape != (d,) or v.shape != (d,):
+        raise ValueError(f"mask/value: expected shape ({d},), got {m.shape} and {v.shape}")
+    return m, v
+
+
+def intervened_map(
+    theories: LinearGaussianTheories,
+    mask: np.ndarray | None = None,
+    value: np.ndarray | None = None,
+    rows: np.ndarray | None = None,
+) -> tuple[np.ndarray, np.ndarray]:
+    """The intervened model as an affine map of the noise: ``x'_rows = mean + lin @ e``.
+
+    ``mean = M'_rows c'`` and ``lin = M'_rows P`` (module docstring); with no intervention it is the
+    observational model ``x = M (c + e)``. The same ``e`` drives every intervention, which is what
+    abduction needs.
+
+    Args:
+        theories: ``n`` theories on ``d`` variables.
+        mask: ``(d,)`` bool, the variables set by ``do()`` (None: none).
+        value: ``(d,)`` their values (read where ``mask`` is True).
+        rows: ``(r,)`` indices of the variables wanted (None: all ``d``).
+
+    Returns:
+        ``mean (n, r)`` and ``lin (n, r, d)``.
+    """
+    d = theories.d
+    mask, value = _do_arrays(d, mask, value)
+    rows = np.arange(d) if rows is None else np.asarray(rows, dtype=np.int64).reshape(-1)
+    keep = (~mask).astype(np.float64)
+    b = theories.weights * keep[None, None, :]  # cut the edges into intervened nodes
+    c = np.where(mask[None], value[None], theories.intercept)  # (n, d)
+    eye = np.eye(d)
+    # row i of M' = (I - B'^T)^-1 is ((I - B')^-1 e_i)^T: one solve with the wanted unit vectors
+    targets = np.broadcast_to(eye[:, rows], (theories.n, d, rows.size))
+    m_rows = np.swapaxes(np.linalg.solve(eye[None] - b, targets), 1, 2)  # (n, r, d)
+    mean = np.einsum("nrj,nj->nr", m_rows, c)
+    return mean, m_rows * keep[None, None, :]
+
+
+def intervened_moments(
+    theories: LinearGaussianTheories,
+    mask: np.ndarray | None = None,
+    value: np.ndarray | None = None,
+    rows: np.ndarray | None = None,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Mean ``(n, r)`` and covariance ``(n, r, r)`` of the variables ``rows`` under ``do(mask = value)``
+    (arguments as :func:`intervened_map`; the covariance is ``L' D L'^T``)."""
+    mean, lin = intervened_map(theories, mask, value, rows)
+    return mean, np.einsum("nrj,nj,nsj->nrs", lin, theories.noise_var, lin)
+
+
+def intervened_regression(
+    theories: LinearGaussianTheories,
+    target: int,
+    given: np.ndarray,
+    mask: np.ndarray | None = None,
+    value: np.ndarray | None = None,
+    *,
+    evidence_time: str = "pre",
+    pre: tuple[np.ndarray, np.ndarray] | None = None,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Regression of ``x'_target`` under ``do(mask = value)`` on evidence ``x_given``, for every theory.
+
+    The conditional law is ``N(mean_t + gain . (x_given - mean_g), var)``.
+
+    Args:
+        theories: ``n`` theories on ``d`` variables.
+        target: index of the variable queried.
+        given: ``(m,)`` indices of the evidence variables (may be empty).
+        mask, value: the intervention, as in :func:`intervened_map`.
+        evidence_time: ``"pre"`` (default): the evidence was observed before acting, in the
+            unmutilated model, and the noise is conditioned on it (abduction); ``"post"``: the evidence
+            is conditioned on in the mutilated model (observed after acting).
+        pre: ``(mean (n, m), lin (n, m, d))`` from ``intervened_map(theories, rows=given)``, to reuse
+            across interventions (``"pre"`` only; computed when omitted).
+
+    Returns:
+        ``mean_t (n,)``, ``mean_g (n, m)`` (the evidence mean), ``gain (n, m)`` and the conditional
+        variance ``var (n,)`` (clipped at 0).
+    """
+    if evidence_time not in EVIDENCE_TIMES:
+        raise ValueError(f"evidence_time: expected one of {EVIDENCE_TIMES}, got {evidence_time!r}")
+    g_idx = np.asarray(given, dtype=np.int64).reshape(-1)
+    m = g_idx.size
+    if evidence_time == "post":
+        mean, lin = intervened_map(theories, mask, value, np.concatenate([[target], g_idx]))
+        mean_t, lin_t, mean_g, lin_g = mean[:, 0], lin[:, 0], mean[:, 1:], lin[:, 1:]
+    else:
+        mean, lin = intervened_map(theories, mask, value, np.array([target]))
+        mean_t, lin_t = mean[:, 0], lin[:, 0]
+        mean_g, lin_g = pre if pre is not None else intervened_map(theories, rows=g_idx)
+    var_noise = theories.noise_var
+    var_t = np.einsum("nj,nj,nj->n", lin_t, var_noise, lin_t)
+    gain = np.zeros((theories.n, m))
+    if m:
+        s_gg = np.einsum("naj,nj,nbj->nab", lin_g, var_noise, lin_g)  # (n, m, m)
+        s_gt = np.einsum("naj,nj,nj->na", lin_g, var_noise, lin_t)  # (n, m)
+        gain = np.linalg.solve(s_gg, s_gt[..., None])[..., 0]
+        var_t = var_t - np.einsum("nm,nm->n", gain, s_gt)
+    return mean_t, mean_g, gain, np.maximum(var_t, 0.0)
+
+
 def interventional_gaussian(
     theories: LinearGaussianTheories,
     target: str | int,
     do: Mapping[str | int, float] | None = None,
     evidence: Mapping[str | int, float] | None = None,
+    *,
+    evidence_time: str = "pre",
 ) -> tuple[np.ndarray, np.ndarray]:
     """Mean and variance of ``target`` under ``do(...)`` given ``evidence``, for every theory.
 
@@ -188,10 +322,17 @@ def interventional_gaussian(
         target: the variable queried.
         do: interventions ``{variable: value}``.
         evidence: observed values ``{variable: value}`` (not on intervened variables).
+        evidence_time: ``"pre"`` (default): the evidence was observed *before* acting, so the noise is
+            conditioned on it in the unmutilated model and then pushed through the intervened one
+            (abduction, see the module docstring); ``"post"``: condition the mutilated model on it
+            (evidence observed after acting). They agree unless an evidence variable descends from an
+            intervened one.
 
     Returns:
         ``(mean, var)``, each ``(n,)``.
     """
+    if evidence_time not in EVIDENCE_TIMES:
+        raise ValueError(f"evidence_time: expected one of {EVIDENCE_TIMES}, got {evidence_time!r}")
     do = dict(do or {})
     evidence = dict(evidence or {})
     t = theories.index(target, "target")
@@ -205,27 +346,18 @@ def interventional_gaussian(
     for v in list(do_idx.values()) + list(ev_idx.values()):
         if not np.isfinite(v):
             raise ValueError("do/evidence: values must be finite numbers")
-    d = theories.d
-    b = theories.weights.copy()
-    c = theories.intercept.copy()
-    var = theories.noise_var.copy()
+    mask = np.zeros(theories.d, dtype=bool)
+    value = np.zeros(theories.d)
     for i, v in do_idx.items():
-        b[:, :, i] = 0.0
-        c[:, i] = v
-        var[:, i] = 0.0
-    inv = np.linalg.inv(np.eye(d)[None] - np.swapaxes(b, 1, 2))  # (n, d, d): x = inv (c + e)
-    mean = np.einsum("nij,nj->ni", inv, c)
-    cov = np.einsum("nij,nj,nkj->nik", inv, var, inv)
+        mask[i], value[i] = True, v
+    e = np.array(sorted(ev_idx), dtype=np.int64)
+    mean_t, mean_e, gain, var = intervened_regression(
+        theories, t, e, mask, value, evidence_time=evidence_time
+    )
     if not ev_idx:
-        return mean[:, t], cov[:, t, t]
-    e = np.array(sorted(ev_idx))
+        return mean_t, var
     x_e = np.array([ev_idx[i] for i in e])
-    s_ee = cov[:, e[:, None], e[None, :]]  # (n, m, m)
-    s_te = cov[:, t, e]  # (n, m)
-    gain = np.linalg.solve(s_ee, s_te[:, :, None])[:, :, 0]  # (n, m)
-    cond_mean = mean[:, t] + np.einsum("nm,nm->n", gain, x_e[None] - mean[:, e])
-    cond_var = cov[:, t, t] - np.einsum("nm,nm->n", gain, s_te)
-    return cond_mean, np.maximum(cond_var, 0.0)
+    return mean_t + np.einsum("nm,nm->n", gain, x_e[None] - mean_e), var
 
 
 def prob_above(mean: np.ndarray, var: np.ndarray, threshold: float) -> np.ndarray:
