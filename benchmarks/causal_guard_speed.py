@@ -23,13 +23,13 @@ from pathlib import Path
 
 import numpy as np
 
+from bayesguard.datasets import sample_linear_gaussian_scm
 from bayesguard.experiments.results import write_csv, write_json
+from bayesguard.graphs.dag import transitive_closure
 from bayesguard.guard.causal_guard import CausalGuard
 from bayesguard.inference.mcmc import structure_mcmc
 from bayesguard.marginal.amortised import AmortisedHarm
 from bayesguard.marginal.montecarlo import monte_carlo_harm
-from bayesguard.theories.causal.dag import transitive_closure
-from bayesguard.theories.causal.data import sample_linear_gaussian_scm
 from bayesguard.theories.causal.harm import HarmSpec
 from bayesguard.theories.causal.harm_model import GaussianHarmModel
 from bayesguard.theories.causal.linear_gaussian import sample_parameters

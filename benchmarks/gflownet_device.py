@@ -26,8 +26,8 @@ from threadpoolctl import threadpool_limits
 
 from bayesguard.experiments.results import write_csv, write_json
 from bayesguard.experiments.structure_scale import edge_auroc, scale_problem
+from bayesguard.graphs.markov import shd
 from bayesguard.inference.gflownet import DAGGFlowNet, GFlowNetConfig
-from bayesguard.theories.causal.dag import shd
 
 
 def run_one(task: tuple[int, str, int, float]) -> dict:

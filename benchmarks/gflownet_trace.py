@@ -23,8 +23,8 @@ from threadpoolctl import threadpool_limits
 
 from bayesguard.experiments.results import write_csv, write_json
 from bayesguard.experiments.structure_scale import scale_problem
+from bayesguard.graphs.markov import shd
 from bayesguard.inference.gflownet import DAGGFlowNet, GFlowNetConfig
-from bayesguard.theories.causal.dag import shd
 
 
 def trace(task: tuple[int, str, float, int, float, float]) -> list[dict]:

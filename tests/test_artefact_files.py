@@ -20,9 +20,9 @@ from bayesguard.artefact import ArtefactError, load_arrays, save_arrays
 
 torch = pytest.importorskip("torch")
 
+from bayesguard.datasets import sample_linear_gaussian_scm  # noqa: E402
 from bayesguard.inference.gflownet import DAGGFlowNet, GFlowNetConfig  # noqa: E402
 from bayesguard.marginal.amortised import AmortisedHarm  # noqa: E402
-from bayesguard.theories.causal.data import sample_linear_gaussian_scm  # noqa: E402
 from bayesguard.theories.causal.harm import HarmSpec  # noqa: E402
 from bayesguard.theories.causal.scores import BGeScore  # noqa: E402
 from bayesguard.theories.causal.structure import StructureScore  # noqa: E402

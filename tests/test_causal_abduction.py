@@ -14,11 +14,11 @@ import pytest
 from _discrete_reference import brute_force_harm
 from scipy.stats import norm
 
+from bayesguard.datasets import sample_linear_gaussian_scm
+from bayesguard.graphs.dag import random_dag_er, transitive_closure
 from bayesguard.guard.causal_guard import CausalGuard
 from bayesguard.guard.verdict import Decision
 from bayesguard.posterior import Posterior
-from bayesguard.theories.causal.dag import random_dag_er, transitive_closure
-from bayesguard.theories.causal.data import sample_linear_gaussian_scm
 from bayesguard.theories.causal.discrete import posterior_mean_cpts
 from bayesguard.theories.causal.discrete_family import DiscreteCausalFamily, discrete_theories_from_graphs
 from bayesguard.theories.causal.discrete_harm import DiscreteHarmModel

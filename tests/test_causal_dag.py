@@ -8,19 +8,17 @@ from collections import deque
 import numpy as np
 import pytest
 
-from bayesguard.theories.causal.dag import (
+from bayesguard.graphs.dag import (
     allowed_additions,
     closure_add_edge,
-    cpdag_key,
-    edge_marginals,
     enumerate_dags,
     is_acyclic,
     parent_masks,
     random_dag_er,
-    shd,
     topological_order,
     transitive_closure,
 )
+from bayesguard.graphs.markov import cpdag_key, edge_marginals, shd
 
 # --------------------------------------------------------------------------------------------------
 # References

@@ -6,14 +6,14 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from bayesguard.theories.causal.dag import is_acyclic
-from bayesguard.theories.causal.data import (
+from bayesguard.datasets import (
     load_sachs,
     sachs_consensus,
     sample_discrete_scm,
     sample_linear_gaussian_scm,
     validate_table,
 )
+from bayesguard.graphs.dag import is_acyclic
 
 # --------------------------------------------------------------------------------------------------
 # Synthetic models
@@ -291,7 +291,7 @@ def test_sachs_consensus_edge_counts() -> None:
     graph = sachs_consensus()
     assert graph.adj.shape == (11, 11) and graph.adj.dtype == np.bool_
     assert graph.names == tuple(load_sachs().columns)
-    assert int(graph.adj.sum()) == 18  # as documented in bayesguard/data/sachs/README.md
+    assert int(graph.adj.sum()) == 18  # as documented in bayesguard/datasets/sachs/README.md
     assert not is_acyclic(graph.adj)  # PIP3 -> plcg -> PIP2 -> PIP3
     idx = {n: k for k, n in enumerate(graph.names)}
     assert (

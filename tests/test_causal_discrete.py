@@ -8,7 +8,7 @@ from itertools import product
 import numpy as np
 import pytest
 
-from bayesguard.theories.causal.data import sample_discrete_scm
+from bayesguard.datasets import sample_discrete_scm
 from bayesguard.theories.causal.discrete import posterior_mean_cpts, query, sample_cpts
 from bayesguard.theories.causal.scores import BDeuScore
 

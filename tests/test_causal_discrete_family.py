@@ -9,7 +9,7 @@ import pytest
 from _discrete_reference import brute_force_harm
 
 from bayesguard import Guardrail, Posterior
-from bayesguard.theories.causal.data import sample_discrete_scm
+from bayesguard.datasets import sample_discrete_scm
 from bayesguard.theories.causal.discrete import sample_cpts
 from bayesguard.theories.causal.discrete_family import DiscreteCausalFamily, discrete_theories_from_graphs
 from bayesguard.theories.causal.discrete_harm import DiscreteHarmModel

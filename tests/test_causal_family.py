@@ -8,7 +8,7 @@ import pytest
 from scipy.stats import multivariate_normal
 
 from bayesguard import Guardrail, Posterior
-from bayesguard.theories.causal.data import sample_linear_gaussian_scm
+from bayesguard.datasets import sample_linear_gaussian_scm
 from bayesguard.theories.causal.family import (
     CausalData,
     LinearGaussianFamily,

@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from bayesguard.theories.causal.dag import random_dag_er
-from bayesguard.theories.causal.data import sample_linear_gaussian_scm
+from bayesguard.datasets import sample_linear_gaussian_scm
+from bayesguard.graphs.dag import random_dag_er
 from bayesguard.theories.causal.harm import HarmEvent, HarmSpec
 from bayesguard.theories.causal.harm_model import GaussianHarmModel
 from bayesguard.theories.causal.linear_gaussian import interventional_gaussian, prob_above, sample_parameters

@@ -6,7 +6,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from bayesguard.theories.causal.data import sample_linear_gaussian_scm
+from bayesguard.datasets import sample_linear_gaussian_scm
 from bayesguard.theories.causal.linear_gaussian import (
     LinearGaussianTheories,
     interventional_gaussian,

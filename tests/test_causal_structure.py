@@ -7,9 +7,9 @@ import math
 import numpy as np
 import pytest
 
+from bayesguard.graphs.compare import compare_to_exact, jensen_shannon
+from bayesguard.graphs.dag import enumerate_dags, reaches, transitive_closure
 from bayesguard.inference.mcmc import split_r_hat, structure_mcmc
-from bayesguard.theories.causal.compare import compare_to_exact, jensen_shannon
-from bayesguard.theories.causal.dag import enumerate_dags, reaches, transitive_closure
 from bayesguard.theories.causal.prior import StructurePrior
 from bayesguard.theories.causal.scores import BGeScore
 from bayesguard.theories.causal.structure import StructureScore, exact_structure_posterior

@@ -12,12 +12,12 @@ import pandas as pd
 import pytest
 from _discrete_reference import brute_force_harm
 
+from bayesguard.datasets import sample_discrete_scm, validate_table
+from bayesguard.graphs.dag import enumerate_dags, transitive_closure
 from bayesguard.guard.causal_guard import CausalGuard
 from bayesguard.guard.information import discrete_eig
 from bayesguard.guard.verdict import Decision
 from bayesguard.posterior import Posterior
-from bayesguard.theories.causal.dag import enumerate_dags, transitive_closure
-from bayesguard.theories.causal.data import sample_discrete_scm, validate_table
 from bayesguard.theories.causal.discrete import posterior_mean_cpts, query, sample_cpts
 from bayesguard.theories.causal.discrete_harm import DiscreteHarmModel
 from bayesguard.theories.causal.harm import HarmSpec

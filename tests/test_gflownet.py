@@ -9,6 +9,9 @@ import pytest
 torch = pytest.importorskip("torch")
 
 from bayesguard.artefact import load_arrays, save_arrays  # noqa: E402
+from bayesguard.datasets import sample_linear_gaussian_scm  # noqa: E402
+from bayesguard.graphs.compare import distribution_on, jensen_shannon  # noqa: E402
+from bayesguard.graphs.dag import enumerate_dags, is_acyclic, transitive_closure  # noqa: E402
 from bayesguard.inference.gflownet import (  # noqa: E402
     DAGEnv,
     DAGGFlowNet,
@@ -18,9 +21,6 @@ from bayesguard.inference.gflownet import (  # noqa: E402
 )
 from bayesguard.inference.gflownet.train import draw_actions, policy_shapes  # noqa: E402
 from bayesguard.posterior import Posterior  # noqa: E402
-from bayesguard.theories.causal.compare import distribution_on, jensen_shannon  # noqa: E402
-from bayesguard.theories.causal.dag import enumerate_dags, is_acyclic, transitive_closure  # noqa: E402
-from bayesguard.theories.causal.data import sample_linear_gaussian_scm  # noqa: E402
 from bayesguard.theories.causal.prior import StructurePrior  # noqa: E402
 from bayesguard.theories.causal.scores import BGeScore  # noqa: E402
 from bayesguard.theories.causal.structure import StructureScore, exact_structure_posterior  # noqa: E402

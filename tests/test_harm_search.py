@@ -6,9 +6,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from bayesguard.datasets import sample_linear_gaussian_scm
+from bayesguard.graphs.dag import enumerate_dags
 from bayesguard.inference.harm_search import harm_seeking_search, tilted_chains
-from bayesguard.theories.causal.dag import enumerate_dags
-from bayesguard.theories.causal.data import sample_linear_gaussian_scm
 from bayesguard.theories.causal.scores import BGeScore
 from bayesguard.theories.causal.structure import StructureScore
 

@@ -11,8 +11,8 @@ import pytest
 pytest.importorskip("torch")
 
 from bayesguard.artefact import load_arrays, save_arrays  # noqa: E402
+from bayesguard.datasets import sample_linear_gaussian_scm  # noqa: E402
 from bayesguard.marginal.amortised import AmortisedHarm, spec_family  # noqa: E402
-from bayesguard.theories.causal.data import sample_linear_gaussian_scm  # noqa: E402
 from bayesguard.theories.causal.harm import HarmSpec  # noqa: E402
 from bayesguard.theories.causal.harm_model import GaussianHarmModel  # noqa: E402
 from bayesguard.theories.causal.linear_gaussian import sample_parameters  # noqa: E402

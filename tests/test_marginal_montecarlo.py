@@ -6,9 +6,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from bayesguard.datasets import sample_linear_gaussian_scm
 from bayesguard.marginal import mean_bounds, monte_carlo_harm, sampler_tv_estimate, sampler_tv_exact
 from bayesguard.marginal.bounds import bernstein_width, hoeffding_width
-from bayesguard.theories.causal.data import sample_linear_gaussian_scm
 from bayesguard.theories.causal.harm import HarmSpec
 from bayesguard.theories.causal.harm_model import GaussianHarmModel
 from bayesguard.theories.causal.linear_gaussian import sample_parameters

@@ -7,8 +7,9 @@ import numpy as np
 import pytest
 
 from bayesguard.experiments.plant import RULES, PlantConfig, plant_prior, run_episode, summarise
+from bayesguard.graphs.dag import enumerate_dags
+from bayesguard.graphs.markov import cpdag_key
 from bayesguard.inference.smc import SMCState, smc_update, systematic_resample
-from bayesguard.theories.causal.dag import cpdag_key, enumerate_dags
 from bayesguard.theories.causal.interventional import InterventionalBGeScore
 from bayesguard.theories.causal.scores import BGeScore
 from bayesguard.theories.causal.structure import StructureScore, exact_structure_posterior

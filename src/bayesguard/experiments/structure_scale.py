@@ -9,10 +9,10 @@ uses ``explore_stop = 1/(1+d)`` and ``stop_bias = log d`` (see :class:`GFlowNetC
 Synthetic: linear-Gaussian SCMs on Erdős–Rényi DAGs with ``2 d`` expected edges ("ER-2": two edges per
 node), ``N = 100``, BGe score with an ER prior of the same expected edge count.
 
-Sachs: the 7,466 cells of :func:`~bayesguard.theories.causal.data.load_sachs`, log-transformed and
+Sachs: the 7,466 cells of :func:`~bayesguard.datasets.load_sachs`, log-transformed and
 standardised per column (the concentrations are positive and heavy-tailed; BGe's prior assumes unit
 scale), BGe with an ER prior of ``d = 11`` expected edges (a generic sparsity prior, not the answer),
-compared with the 18-edge consensus graph of :func:`~bayesguard.theories.causal.data.sachs_consensus`.
+compared with the 18-edge consensus graph of :func:`~bayesguard.datasets.sachs_consensus`.
 """
 
 from __future__ import annotations
@@ -29,10 +29,10 @@ from scipy.stats import rankdata
 from threadpoolctl import threadpool_limits
 from tqdm.auto import tqdm
 
+from ..datasets import load_sachs, sachs_consensus, sample_linear_gaussian_scm
+from ..graphs.markov import shd
 from ..inference.gflownet import DAGGFlowNet, GFlowNetConfig
 from ..inference.mcmc import structure_mcmc
-from ..theories.causal.dag import shd
-from ..theories.causal.data import load_sachs, sachs_consensus, sample_linear_gaussian_scm
 from ..theories.causal.prior import StructurePrior
 from ..theories.causal.scores import BGeScore
 from ..theories.causal.structure import StructureScore

@@ -22,11 +22,11 @@ import torch
 from threadpoolctl import threadpool_limits
 from tqdm.auto import tqdm
 
+from ..datasets import sample_linear_gaussian_scm
+from ..graphs.compare import compare_to_exact, jensen_shannon
 from ..inference.gflownet import DAGGFlowNet, GFlowNetConfig, sampler_distribution
 from ..inference.mcmc import structure_mcmc
 from ..posterior import Posterior
-from ..theories.causal.compare import compare_to_exact, jensen_shannon
-from ..theories.causal.data import sample_linear_gaussian_scm
 from ..theories.causal.scores import BGeScore
 from ..theories.causal.structure import StructureScore, exact_structure_posterior
 

@@ -44,11 +44,11 @@ from typing import Any
 import numpy as np
 
 from .._validate import action_index, positive_int, unit_interval
+from ..datasets import Table
 from ..inference.harm_search import harm_seeking_search
 from ..marginal.amortised import AmortisedHarm
 from ..marginal.montecarlo import monte_carlo_harm
 from ..posterior import Posterior, SamplerError
-from ..theories.causal.data import Table
 from ..theories.causal.discrete_harm import DiscreteHarmModel
 from ..theories.causal.family import CausalData
 from ..theories.causal.harm import HarmSpec
@@ -76,7 +76,7 @@ class CausalGuard:
         spec: the harm event, the actions (interventions) and the context variables; a spec with
             ``categories`` makes the guard discrete (BDeu).
         data: the observations, ``(N, d)`` in the order of ``spec.names`` (integer category codes for a
-            discrete spec), a validated :class:`~bayesguard.theories.causal.data.Table`, or a
+            discrete spec), a validated :class:`~bayesguard.datasets.Table`, or a
             :class:`CausalData` whose ``intervened`` cells mark rows from experiments (then the score is
             the interventional BGe or BDeu score).
         posterior: a posterior over graphs, theories ``(n, d, d)`` bool: ``kind="exact"`` (every DAG,

@@ -21,6 +21,8 @@ from abc import ABC, abstractmethod
 
 import numpy as np
 
+from ..graphs.keys import packed_keys
+from ..graphs.markov import edge_marginals
 from ..theories.causal.harm import HarmSpec
 from ..theories.causal.harm_model import GaussianHarmModel
 from ..theories.causal.linear_gaussian import (
@@ -36,12 +38,6 @@ from .information import gaussian_eig
 from .rules import cautious_members
 
 SOURCES = ("posterior", "search", "human")
-
-
-def _keys(adj: np.ndarray) -> np.ndarray:
-    """``(n, d, d)`` graphs -> ``(n,)`` hashable keys (packed bits as fixed-size byte strings)."""
-    packed = np.packbits(adj.reshape(adj.shape[0], -1), axis=1)
-    return packed.view(np.dtype((np.void, packed.shape[1]))).ravel()
 
 
 class PoolBase(ABC):
@@ -69,8 +65,7 @@ class PoolBase(ABC):
         self.log_post = np.zeros(0)
         self.source: list[str] = []
         self.label: list[str] = []
-        n_bytes = (d * d + 7) // 8
-        self._keys = np.zeros(0, dtype=np.dtype((np.void, n_bytes)))
+        self._keys = packed_keys(np.zeros((0, d, d), dtype=bool))
         self._key_index = np.zeros(0, dtype=np.int64)
         self._sub_specs: dict[int, HarmSpec] = {}
         self.members = np.zeros(0, dtype=np.int64)
@@ -81,7 +76,7 @@ class PoolBase(ABC):
     def add(self, graphs: np.ndarray, source: str, labels: list[str] | None = None) -> np.ndarray:
         """Add graphs ``(n, d, d)`` (duplicates are skipped); returns their pool indices ``(n,)``."""
         g = np.asarray(graphs, dtype=bool)
-        keys = _keys(g)
+        keys = packed_keys(g)
         uniq, first, inverse = np.unique(keys, return_index=True, return_inverse=True)
         old = self._keys.size
         _, first_all, inv_all = np.unique(
@@ -156,7 +151,7 @@ class PoolBase(ABC):
 
     def edge_probs(self) -> np.ndarray:
         """``(d, d)`` posterior edge probabilities over the pool."""
-        return np.tensordot(self.probs, self.graphs.astype(np.float64), axes=(0, 0))
+        return edge_marginals(self.graphs, self.probs)
 
 
 class GraphPool(PoolBase):

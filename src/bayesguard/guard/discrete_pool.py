@@ -10,11 +10,12 @@ from __future__ import annotations
 
 import numpy as np
 
+from ..graphs.keys import packed_keys
 from ..theories.causal.discrete_harm import DiscreteHarmModel
 from ..theories.causal.harm import HarmSpec
 from ..theories.causal.scores import BDeuScore
 from ..theories.causal.structure import StructureScore
-from .causal_pool import PoolBase, _keys
+from .causal_pool import PoolBase
 from .information import discrete_eig
 
 
@@ -61,8 +62,7 @@ class DiscreteGraphPool(PoolBase):
         """Exact harm of arbitrary graphs ``(n, d, d)`` for one action: ``(n,)``."""
         model = self._model()
         g = np.asarray(graphs, dtype=bool)
-        keys = _keys(g)
-        keys = keys.view(f"S{keys.dtype.itemsize}")  # fixed-width bytes: sortable and searchable
+        keys = packed_keys(g)
         known, rows = self._cache.get(action, (keys[:0], np.zeros((0, model.n_configs))))
         new = np.ones(keys.size, dtype=bool)
         if known.size:

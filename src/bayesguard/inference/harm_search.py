@@ -23,7 +23,8 @@ from typing import NamedTuple
 import numpy as np
 
 from .._validate import positive_int
-from ..theories.causal.dag import is_acyclic, reaches
+from ..graphs.dag import is_acyclic, reaches
+from ..graphs.keys import unique_graphs
 
 GraphFn = Callable[[np.ndarray], np.ndarray]
 
@@ -44,10 +45,6 @@ class SearchResult(NamedTuple):
     harm: np.ndarray
     n_evaluated: int
     acceptance: float
-
-
-def _keys(adj: np.ndarray) -> np.ndarray:
-    return np.packbits(adj.reshape(adj.shape[0], -1), axis=1)
 
 
 def tilted_chains(
@@ -154,7 +151,7 @@ def harm_seeking_search(
     _, graphs, lps, hs, acceptance = tilted_chains(
         log_posterior, harm, init, n_steps=n_steps, beta=beta, seed=seed
     )
-    _, first = np.unique(_keys(graphs), axis=0, return_index=True)
+    _, first, _ = unique_graphs(graphs)
     with np.errstate(divide="ignore"):
         score = lps[first] + beta * np.log(hs[first])
     order = first[np.argsort(-score, kind="stable")][:keep]

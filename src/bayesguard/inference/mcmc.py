@@ -21,8 +21,9 @@ import numpy as np
 from tqdm.auto import tqdm
 
 from .._validate import positive_int
+from ..graphs.dag import is_acyclic, parent_masks, reaches
+from ..graphs.markov import edge_marginals
 from ..posterior import Posterior, SamplerError
-from ..theories.causal.dag import is_acyclic, parent_masks, reaches
 
 
 class LocalScore(Protocol):
@@ -129,7 +130,8 @@ class MCMCResult:
 
     def edge_marginals(self) -> np.ndarray:
         """``(d, d)`` fraction of kept draws containing each edge."""
-        return self.samples.mean(axis=(0, 1))
+        d = self.samples.shape[-1]
+        return edge_marginals(self.samples.reshape(-1, d, d))
 
 
 def split_r_hat(draws: np.ndarray) -> np.ndarray:

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ...theories.causal.dag import closure_add_edge, parent_masks, transitive_closure
+from ...graphs.dag import closure_add_edge, parent_masks, transitive_closure
 from ...theories.causal.structure import StructureScore
 
 

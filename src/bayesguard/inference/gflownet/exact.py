@@ -12,9 +12,9 @@ from __future__ import annotations
 import numpy as np
 import torch
 
+from ...graphs.dag import enumerate_dags
+from ...graphs.keys import graph_keys
 from ...posterior import SamplerError
-from ...theories.causal.compare import graph_keys
-from ...theories.causal.dag import enumerate_dags
 from .train import DAGGFlowNet, policy_probabilities
 
 

@@ -42,8 +42,8 @@ import torch
 from tqdm.auto import tqdm
 
 from ...artefact import ArtefactError, load_arrays, save_arrays
+from ...graphs.dag import closure_add_edge
 from ...posterior import Posterior, SamplerError
-from ...theories.causal.dag import closure_add_edge
 from ...theories.causal.structure import FAMILY, StructureScore
 from .buffer import ReplayBuffer
 from .env import DAGEnv

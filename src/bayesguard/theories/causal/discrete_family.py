@@ -29,21 +29,14 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from .dag import is_acyclic, transitive_closure
+from ...graphs.dag import is_acyclic, transitive_closure
+from ...graphs.keys import unique_graphs
 from .discrete import DiscreteTheories, query, sample_cpts
 from .discrete_harm import descendant_context, refusal_reason
 from .family import CausalData
 from .harm import HarmSpec
 from .prior import StructurePrior, resolve_prior
 from .scores import BDeuScore
-
-
-def _graph_groups(adj: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Distinct graphs ``(u, d, d)`` of a batch and the group of each theory ``(n,)``."""
-    n = adj.shape[0]
-    packed = np.packbits(adj.reshape(n, -1), axis=1)
-    _, first, inverse = np.unique(packed, axis=0, return_index=True, return_inverse=True)
-    return adj[first], inverse.ravel()
 
 
 @dataclass(frozen=True)
@@ -133,7 +126,7 @@ class DiscreteCausalFamily:
         arr = self._check(theories)
         d = self.d
         adj = arr[:, : d * d].reshape(-1, d, d) > 0.5
-        graphs, group = _graph_groups(adj)
+        graphs, _, group = unique_graphs(adj)
         out = []
         for u, g in enumerate(graphs):  # a loop over distinct graphs
             idx = np.flatnonzero(group == u)
@@ -254,7 +247,7 @@ def discrete_theories_from_graphs(
         raise ValueError(f"adj: expected acyclic graphs of shape (n, {family.d}, {family.d})")
     if not np.array_equal(np.asarray(score.arities), family.arities):
         raise ValueError("score: its arities differ from the family's category counts")
-    graphs, group = _graph_groups(a)
+    graphs, _, group = unique_graphs(a)
     out = np.empty((a.shape[0], family.width))
     for u, g in enumerate(graphs):  # a loop over distinct graphs
         idx = np.flatnonzero(group == u)

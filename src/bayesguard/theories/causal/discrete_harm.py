@@ -36,7 +36,8 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from .dag import is_acyclic, transitive_closure
+from ...graphs.dag import is_acyclic, transitive_closure
+from ...graphs.keys import unique_graphs
 from .discrete import posterior_mean_cpts
 from .harm import HarmSpec
 from .scores import BDeuScore
@@ -45,11 +46,6 @@ from .scores import BDeuScore
 MAX_CELLS = 20_000_000
 #: The information-gain outcome is the joint of the free variables when it has at most this many cells.
 MAX_OUTCOME_CELLS = 1 << 16
-
-
-def _keys(adj: np.ndarray) -> np.ndarray:
-    packed = np.packbits(adj.reshape(adj.shape[0], -1), axis=1)
-    return packed.view(np.dtype((np.void, packed.shape[1]))).ravel()
 
 
 def mutilated_joint(
@@ -172,7 +168,7 @@ class DiscreteHarmModel:
         self.ctx = [int(c) for c in spec.context_index]
         self.ctx_arities = self.arities[self.ctx]
         self.n_configs = int(np.prod(self.ctx_arities)) if self.ctx else 1
-        _, first, inverse = np.unique(_keys(g), return_index=True, return_inverse=True)
+        _, first, inverse = unique_graphs(g)
         self.graphs = g[first]  # (u, d, d) distinct graphs
         self.inverse = inverse.ravel()
         self.n = g.shape[0]

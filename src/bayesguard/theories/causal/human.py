@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from .dag import is_acyclic
+from ...graphs.dag import is_acyclic
 from .linear_gaussian import LinearGaussianTheories
 
 

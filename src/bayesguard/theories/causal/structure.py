@@ -11,8 +11,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from ...graphs.dag import enumerate_dags, parent_masks
 from ...posterior import Posterior
-from .dag import enumerate_dags, parent_masks
 from .prior import StructurePrior
 from .scores import LocalScore, ScoreCache
 
@@ -56,7 +56,7 @@ class StructureScore:
         go to :meth:`StructurePrior.make` with the table's column names (e.g.
         ``required=[("valve", "pressure")]``).
         """
-        from .data import validate_table
+        from ...datasets import validate_table
         from .scores import BDeuScore, BGeScore
 
         table = validate_table(data, kind)  # type: ignore[arg-type]

@@ -8,19 +8,9 @@ from __future__ import annotations
 import numpy as np
 from scipy.special import rel_entr
 
-from ...posterior import Posterior
-
-
-def graph_keys(adj: np.ndarray) -> np.ndarray:
-    """Integer key of each graph: ``(n, d, d) bool -> (n,) int64`` (``d <= 7``)."""
-    a = np.asarray(adj, dtype=bool)
-    if a.ndim != 3 or a.shape[1] != a.shape[2]:
-        raise ValueError(f"adj: expected shape (n, d, d), got {a.shape}")
-    d = a.shape[1]
-    if d * d > 63:
-        raise ValueError(f"adj: graph keys need d <= 7, got d = {d}")
-    bits = np.int64(1) << np.arange(d * d, dtype=np.int64)
-    return a.reshape(a.shape[0], -1).astype(np.int64) @ bits
+from ..posterior import Posterior
+from .keys import graph_keys
+from .markov import edge_marginals
 
 
 def distribution_on(exact: Posterior, approx: Posterior) -> np.ndarray:
@@ -49,15 +39,15 @@ def jensen_shannon(p: np.ndarray, q: np.ndarray) -> float:
     return float(0.5 * rel_entr(p, m).sum() + 0.5 * rel_entr(q, m).sum())
 
 
-def edge_marginals(post: Posterior) -> np.ndarray:
+def posterior_edge_marginals(post: Posterior) -> np.ndarray:
     """``(d, d)`` posterior probability of each edge."""
-    return np.tensordot(post.probs, np.asarray(post.theories, dtype=np.float64), axes=(0, 0))
+    return edge_marginals(post.theories, log_weights=post.log_weights)
 
 
 def compare_to_exact(exact: Posterior, approx: Posterior) -> dict[str, float]:
     """JSD over graphs, and RMSE / Pearson correlation of off-diagonal edge marginals."""
     q = distribution_on(exact, approx)
-    e_exact, e_approx = edge_marginals(exact), edge_marginals(approx)
+    e_exact, e_approx = posterior_edge_marginals(exact), posterior_edge_marginals(approx)
     off = ~np.eye(e_exact.shape[0], dtype=bool)
     a, b = e_exact[off], e_approx[off]
     rmse = float(np.sqrt(np.mean((a - b) ** 2)))
