@@ -107,7 +107,8 @@ def test_guard_rejects_when_an_equivalent_theory_predicts_harm():
     post = Posterior.from_samples(theories, family.name)
     harm = family.harm_prob(theories)
     assert harm[:50, 1].min() > 0.5 and harm[50:, 1].max() < 0.1  # the theories disagree
-    cautious = Guardrail(family, post, "cautious", threshold=0.1, alpha=0.001)
+    # C = 0.2: with 100 sampled theories the Monte Carlo bound on a ~0.03 harm is about 0.12
+    cautious = Guardrail(family, post, "cautious", threshold=0.2, alpha=0.001)
     v = cautious.check(None, 1)
     assert v.decision == "REJECT" and "H = " in v.witness_theory and "*A" in v.witness_theory
     assert cautious.check(None, 0).decision == "ALLOW"  # doing nothing: P(H > 1.5) is small under both

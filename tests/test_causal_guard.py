@@ -8,6 +8,8 @@ import numpy as np
 import pytest
 
 from bayesguard.guard.causal_guard import CausalGuard
+from bayesguard.guard.evaluation import evaluate
+from bayesguard.guard.rules import cautious_members
 from bayesguard.guard.verdict import Decision
 from bayesguard.posterior import Posterior, SamplerError
 from bayesguard.theories.causal.harm import HarmSpec
@@ -82,9 +84,10 @@ def test_never_ask_when_the_theories_agree(world):
 
 def test_ask_only_when_the_members_straddle_the_threshold(world):
     g = guard(world, "exact")
+    ev = evaluate(g, g._prepared(), {})
+    member = ev.harm_distinct[cautious_members(ev.cautious_probs, g.alpha, "worst")]
     for c in np.linspace(0.0, 1.0, 21):
         g.threshold = float(c)
-        member = g.pool.member_harm(np.zeros(0))
         for v in g.check_all({}):
             straddle = member[:, v.action].min() <= c < member[:, v.action].max()
             assert v.decision is not Decision.ASK or straddle
@@ -108,7 +111,11 @@ def test_human_theory_turns_allow_into_ask_or_reject(world):
     # the same SCM with the data's own coefficient is plausible and is kept
     fair = HumanTheory(["h -> a"], coefficients={("h", "a"): 0.8}, noise_var={"a": 0.36})
     g = guard(world, "samples", human_theories=[fair])
-    assert g.pool.points and int(next(iter(g.pool.points))) in g.pool.members
+    assert g.family.points and (g.posterior.source == "human").sum() == 1
+    ev = evaluate(g, g._prepared(), {})
+    inside = cautious_members(ev.cautious_probs, g.alpha, "worst")
+    human_row = int(np.flatnonzero(g.posterior.source == "human")[0])
+    assert inside[list(g._prepared().first).index(human_row)]
 
 
 def test_human_theory_validation():
@@ -152,7 +159,8 @@ def test_unknown_sampler_error_is_never_guaranteed(world):
     assert "not guaranteed" in v.reason and "sampler error unknown" in v.reason
     assert '"guaranteed": false' in v.to_json() and "NOT guaranteed" in v.explain()
     # the sampled posterior knows nothing of its error, so the Monte Carlo bound adds nothing for it
-    assert guard(world, "samples").sampler_error == 0.0
+    g = guard(world, "samples")
+    assert not g._prepared().sampler.known
 
 
 def test_stated_or_measured_sampler_bound_makes_it_guaranteed(world):
@@ -163,7 +171,7 @@ def test_stated_or_measured_sampler_bound_makes_it_guaranteed(world):
         method="gflownet", sampler_error=SamplerError(0.02, "exact sampler law against the enumeration", True)
     )
     g = CausalGuard(SPEC, x, measured, prior=prior, alpha=1e-4, threshold=0.05)
-    assert g.sampler_error == 0.02 and g.check({}, 0).guaranteed
+    assert g.check({}, 0).guaranteed and g._prepared().sampler.tv == 0.02
     # the bound really includes the stated error: upper >= mean + 0.02
     v = g.check({}, 0)
     assert v.posterior_upper >= v.posterior_harm + 0.02 - 1e-12

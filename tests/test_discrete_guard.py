@@ -15,7 +15,9 @@ from _discrete_reference import brute_force_harm
 from bayesguard.datasets import sample_discrete_scm, validate_table
 from bayesguard.graphs.dag import enumerate_dags, transitive_closure
 from bayesguard.guard.causal_guard import CausalGuard
-from bayesguard.guard.information import discrete_eig
+from bayesguard.guard.evaluation import evaluate
+from bayesguard.guard.rules import cautious_members
+from bayesguard.marginal.information import discrete_eig
 from bayesguard.guard.verdict import Decision
 from bayesguard.posterior import Posterior
 from bayesguard.theories.causal.discrete import posterior_mean_cpts, query, sample_cpts
@@ -154,13 +156,14 @@ def test_discrete_guard_asks_when_a_plausible_theory_disagrees(plant):
     assert ask.epistemic > 0 and ask.witness_theory == "{valve->status}"
     assert ask.suggestion.startswith("try")
     assert SPEC.action_names == ("do nothing", "do(valve=open)", "do(valve=closed)")
-    # exact posterior-predictive harm, sum_G p(G) P(H | x, a, G, D), against the Monte Carlo estimate
+    # over an exact posterior a discrete graph's harm is exact, so the guard sums exactly:
+    # sum_G p(G) P(H | x, a, G, D), computed here independently of the guard's own path
     keep = post.probs > 0  # graphs with an edge into the shift are ruled out by the prior
-    exact = post.probs[keep] @ DiscreteHarmModel(SPEC, guard.local, post.theories[keep]).harm(
+    exact = post.probs[keep] @ DiscreteHarmModel(SPEC, guard.family.local, post.theories[keep]).harm(
         {"shift": "night"}
     )
-    se = 0.5 / np.sqrt(4000)
-    assert np.all(np.abs([x.posterior_harm for x in v] - exact) < 4 * se)
+    np.testing.assert_allclose([x.posterior_harm for x in v], exact, rtol=1e-10)
+    assert all(x.guaranteed for x in v)
     # with alpha = 0.01 the valve -> status graphs are not plausible enough: opening is allowed
     loose = CausalGuard(SPEC, table, post, prior=prior, alpha=0.01, threshold=0.05)
     assert loose.check({"shift": 0}, 1).decision is Decision.ALLOW
@@ -171,7 +174,8 @@ def test_discrete_guard_never_asks_when_theories_agree(plant):
     for alpha, c in itertools.product((1e-4, 1e-2, 0.3), (0.02, 0.05, 0.5)):
         guard = CausalGuard(SPEC, table, post, prior=prior, alpha=alpha, threshold=c)
         for shift in CATS[2]:
-            member = guard.pool.member_harm(np.array([CATS[2].index(shift)], dtype=float))
+            ev = evaluate(guard, guard._prepared(), {"shift": shift})
+            member = ev.harm_distinct[cautious_members(ev.cautious_probs, alpha, "worst")]
             for v in guard.check_all({"shift": shift}):
                 agree = member[:, v.action].max() <= c or member[:, v.action].min() > c
                 assert v.decision is not Decision.ASK or not agree
@@ -185,7 +189,7 @@ def test_search_and_people_find_what_the_sample_missed(plant):
     searched = CausalGuard(SPEC, table, samples, search=True, **opts)
     v = searched.check({"shift": "day"}, 1)
     assert v.decision is not Decision.ALLOW and v.witness_source == "search"
-    assert searched.found_graphs()[:, 0, 1].any()
+    assert searched.family.adjacency(searched.theories_from("search"))[:, 0, 1].any()
     human = CausalGuard(
         SPEC, table, samples, human_theories=[HumanTheory(["valve -> status"], "manual")], **opts
     )

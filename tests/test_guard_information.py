@@ -6,7 +6,7 @@ import numpy as np
 from scipy import integrate, stats
 
 from bayesguard.guard.explain import directed_paths, explain_paths
-from bayesguard.guard.information import binary_entropy, gaussian_eig, uncertainty_split
+from bayesguard.marginal.information import binary_entropy, gaussian_eig, uncertainty_split
 
 
 def test_uncertainty_split():

@@ -4,7 +4,18 @@ Before an action runs, estimate the probability that it causes harm, marginalise
 the world that still explains the data, and ALLOW it, REJECT it or ASK.
 """
 
-from .guard import Decision, Guardrail, Rule, Verdict, harm_estimate
+from .guard import (
+    BoundConfig,
+    Decision,
+    Guard,
+    Guardrail,
+    Rule,
+    SearchConfig,
+    SuggestConfig,
+    UpdateConfig,
+    Verdict,
+    harm_estimate,
+)
 from .inference import exact_posterior
 from .posterior import Posterior
 from .theories import (
@@ -18,6 +29,11 @@ from .theories import (
 __version__ = "0.1.0"
 
 __all__ = [
+    "BoundConfig",
+    "Guard",
+    "SearchConfig",
+    "SuggestConfig",
+    "UpdateConfig",
     "BanditData",
     "Decision",
     "FiniteData",

@@ -17,6 +17,7 @@ File format (``Posterior.save`` / ``Posterior.load``): a :mod:`bayesguard.artefa
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -83,6 +84,7 @@ class SamplerError:
 
 
 VERSION = 2
+SOURCES = ("posterior", "search", "human")
 KINDS = ("exact", "samples", "weighted")
 
 
@@ -102,6 +104,12 @@ class Posterior:
             sampled posteriors default to unknown.
         independent: whether the theories are independent draws from the sampler (True for exact
             posteriors and i.i.d. samplers such as the GFlowNet; False for MCMC chains).
+        source: ``(n_theories,)`` where each theory came from: ``"posterior"`` (the sampler or the
+            enumeration), ``"search"`` (the harm-seeking search) or ``"human"`` (a person's theory).
+            Theories not from the posterior carry weight 0 here (they were not drawn from it, so they
+            take no part in posterior-predictive averages); a guard weighs them by their exact score
+            when it forms the cautious set.
+        labels: ``(n_theories,)`` a readable label per theory (e.g. the person's name for the theory).
     """
 
     theories: np.ndarray
@@ -111,6 +119,8 @@ class Posterior:
     method: str = "given"
     sampler_error: SamplerError = field(default_factory=SamplerError)
     independent: bool = True
+    source: np.ndarray | None = None
+    labels: np.ndarray | None = None
 
     def __post_init__(self) -> None:
         th = np.asarray(self.theories)
@@ -130,6 +140,17 @@ class Posterior:
             raise ValueError("log_weights: every theory has zero weight (the data rule out all)")
         object.__setattr__(self, "theories", th)
         object.__setattr__(self, "log_weights", lw - total)
+        n = lw.shape[0]
+        src = np.full(n, "posterior") if self.source is None else np.asarray(self.source, dtype=str)
+        if src.shape != (n,) or not np.isin(src, SOURCES).all():
+            raise ValueError(f"source: expected {n} entries from {SOURCES}, got {np.unique(src).tolist()}")
+        if np.any((src != "posterior") & np.isfinite(lw)):
+            raise ValueError("log_weights: theories added by search or people must have weight 0 (-inf)")
+        object.__setattr__(self, "source", src)
+        labels = src.copy() if self.labels is None else np.asarray(self.labels, dtype=str)
+        if labels.shape != (n,):
+            raise ValueError(f"labels: expected {n} labels, got shape {labels.shape}")
+        object.__setattr__(self, "labels", labels)
         if not isinstance(self.sampler_error, SamplerError):
             raise TypeError(
                 f"sampler_error: expected a SamplerError, got {type(self.sampler_error).__name__}"
@@ -143,16 +164,44 @@ class Posterior:
             raise ValueError("method: name what produced the posterior, e.g. 'mcmc'")
 
     @property
+    def from_posterior(self) -> np.ndarray:
+        """``(n_theories,)`` True for the theories drawn from (or enumerating) the posterior."""
+        return self.source == "posterior"  # type: ignore[operator]
+
+    def with_added(self, theories: np.ndarray, source: str, labels: Sequence[str] | None = None) -> Posterior:
+        """A copy with ``theories`` ``(m, ...)`` appended with ``source`` (``"search"`` or ``"human"``)
+        and weight 0; they join the cautious set through their score, not the posterior average."""
+        if source not in SOURCES[1:]:
+            raise ValueError(f"source: expected one of {SOURCES[1:]}, got {source!r}")
+        th = np.asarray(theories)
+        if th.shape[1:] != self.theories.shape[1:]:
+            raise ValueError(f"theories: expected shape (m, {self.theories.shape[1:]}), got {th.shape}")
+        m = th.shape[0]
+        lab = [source] * m if labels is None else [str(x) for x in labels]
+        if len(lab) != m:
+            raise ValueError(f"labels: expected {m} labels, got {len(lab)}")
+        return replace(
+            self,
+            theories=np.concatenate([self.theories, th.astype(self.theories.dtype)]),
+            log_weights=np.concatenate([self.log_weights, np.full(m, -np.inf)]),
+            source=np.concatenate([self.source, np.full(m, source)]),  # type: ignore[list-item]
+            labels=np.concatenate([self.labels, np.array(lab, dtype=str)]),  # type: ignore[list-item]
+        )
+
+    @property
     def is_exact(self) -> bool:
         """True when the weights are the exact posterior over every theory listed."""
         return self.kind == "exact"
 
     def provenance(self) -> str:
         """One line: how this posterior was made and how far it may be from the truth."""
+        extra = int((~self.from_posterior).sum())
+        added = f", plus {extra} theories from search or people" if extra else ""
         if self.is_exact:
-            return f"exact posterior over {self.n_theories} theories"
+            return f"exact posterior over {self.n_theories - extra} theories{added}"
         draws = "independent draws" if self.independent else "correlated draws"
-        return f"{self.kind} posterior from {self.method} ({self.n_theories} {draws}; {self.sampler_error})"
+        n = self.n_theories - extra
+        return f"{self.kind} posterior from {self.method} ({n} {draws}; {self.sampler_error}){added}"
 
     # ----------------------------------------------------------------- construction
     @classmethod
@@ -249,7 +298,12 @@ class Posterior:
             "independent": bool(self.independent),
             "sampler_error": self.sampler_error.to_dict(),
         }
-        arrays = {"theories": self.theories, "log_weights": self.log_weights}
+        arrays = {
+            "theories": self.theories,
+            "log_weights": self.log_weights,
+            "source": self.source,
+            "labels": self.labels,
+        }
         return save_arrays(path, "posterior", VERSION, arrays, family=self.family, meta=meta)
 
     @classmethod
@@ -270,6 +324,8 @@ class Posterior:
                 meta.get("method", "given"),
                 SamplerError.from_dict(meta.get("sampler_error", {})),
                 bool(meta.get("independent", True)),
+                arrays.get("source"),
+                arrays.get("labels"),
             )
         except (KeyError, TypeError, ValueError) as exc:
             raise ArtefactError(f"{path}: not a valid posterior ({exc})") from exc

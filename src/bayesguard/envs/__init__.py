@@ -13,10 +13,11 @@ except ImportError as exc:  # pragma: no cover - exercised only without the extr
 
 from .bandit import ExplodingBanditEnv
 from .finite import FiniteWorldEnv
+from .plant import PlantEnv
 from .wrappers import GuardWrapper
 
 BANDIT_ID = "bayesguard/ExplodingBandit-v0"
 if BANDIT_ID not in gym.registry:
     gym.register(id=BANDIT_ID, entry_point="bayesguard.envs.bandit:ExplodingBanditEnv")
 
-__all__ = ["BANDIT_ID", "ExplodingBanditEnv", "FiniteWorldEnv", "GuardWrapper"]
+__all__ = ["BANDIT_ID", "ExplodingBanditEnv", "FiniteWorldEnv", "GuardWrapper", "PlantEnv"]

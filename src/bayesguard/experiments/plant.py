@@ -12,14 +12,13 @@ episode of ``steps`` steps for every rule, all from the same start. Each step:
    counted; if everything is rejected the plant is left alone (``do nothing``);
 3. the world runs the action; harm (``pressure`` over its threshold) and reward (``output``) are
    recorded; the row joins the data (as an experiment when an intervention ran);
-4. the posterior follows the data by sequential Monte Carlo (:mod:`bayesguard.inference.smc`): each
-   sampled graph is reweighted by its exact score change, and when the effective sample size falls
-   below half (and every ``move_every`` steps regardless), the graphs are resampled and moved by
-   structure-MCMC steps on the new posterior; the
-   guard is rebuilt on the new data, keeping graphs that its search found.
+4. the guard observes the row (``Guard.observe``, sequential Monte Carlo): each sampled graph is
+   reweighted by its exact score change, and when the effective sample size falls below half (and
+   every ``move_every`` steps regardless), the graphs are resampled and moved by structure-MCMC steps
+   on the new posterior; graphs that its search found stay. One guard per episode, never rebuilt.
 
-Rules: ``none``; ``oracle`` (true harm <= C); ``posterior`` (posterior-predictive harm <= C);
-``cautious`` at several alpha (ALLOW / REJECT / ASK of :class:`~bayesguard.guard.causal_guard.CausalGuard`);
+Rules: ``none``; ``oracle`` (true harm <= C); ``posterior`` and ``cautious`` at several alpha (the
+ALLOW / REJECT / ASK of :class:`~bayesguard.guard.guard.Guard` with that rule);
 ``cautious+search``; ``cautious+human`` (the engineer's graph, valve -> pressure, as a human theory).
 Exact posteriors are out of reach at d >= 8 (7.8e11 DAGs at d = 8), so the samplers are MCMC and GFlowNet.
 """
@@ -36,13 +35,13 @@ import numpy as np
 from threadpoolctl import threadpool_limits
 from tqdm.auto import tqdm
 
-from ..guard.causal_guard import CausalGuard
+from ..guard.configs import BoundConfig, SearchConfig, UpdateConfig
+from ..guard.guard import Guard
 from ..guard.verdict import Decision
 from ..inference.mcmc import structure_mcmc
-from ..inference.smc import SMCState, smc_update
 from ..posterior import Posterior
 from ..theories.causal.family import CausalData
-from ..theories.causal.interventional import InterventionalBGeScore
+from ..theories.causal.graph_family import CausalFamily
 from ..theories.causal.prior import StructurePrior
 from ..theories.causal.scores import BGeScore
 from ..theories.causal.structure import StructureScore
@@ -87,6 +86,10 @@ class PlantConfig:
     gfn_seconds: float = 60.0
     valve_pressure_prior: float = 0.002
     move_every: int = 10
+    move_steps: int = 20
+    search_steps: int = 40
+    search_chains: int = 16
+    episode_seed_offset: int = 1000
 
 
 def plant_prior(world: PlantWorld, cfg: PlantConfig) -> StructurePrior:
@@ -157,52 +160,52 @@ class _Agent:
         self.count[action] += 1
 
 
+def make_guard(
+    world: PlantWorld,
+    rule: PlantRule,
+    graphs: np.ndarray,
+    sampler: str,
+    x0: np.ndarray,
+    cfg: PlantConfig,
+    seed: int,
+) -> Guard:
+    """The one guard of an episode: a causal family on the observational rows, the sampled graphs as its
+    posterior, and the rule's settings; it follows the data with ``observe`` (no rebuilding)."""
+    family = CausalFamily(world.spec, x0, plant_prior(world, cfg), seed=seed)
+    posterior = Posterior.from_samples(graphs, "causal-dag", method=sampler, independent=sampler != "mcmc")
+    return Guard(
+        family,
+        posterior,
+        rule.kind,
+        cfg.threshold,
+        alpha=rule.alpha if rule.kind == "cautious" else None,
+        bound=BoundConfig(n_theories=cfg.n_theories),
+        search=SearchConfig(rule.search, steps=cfg.search_steps, chains=cfg.search_chains),
+        update=UpdateConfig(ess_frac=0.5, move_steps=cfg.move_steps, move_every=cfg.move_every),
+        human_theories=[world.engineer_theory()] if rule.human else [],
+        seed=seed,
+    )
+
+
 def run_episode(
-    world: PlantWorld, rule: PlantRule, graphs: np.ndarray, x0: np.ndarray, cfg: PlantConfig, seed: int
+    world: PlantWorld,
+    rule: PlantRule,
+    graphs: np.ndarray,
+    x0: np.ndarray,
+    cfg: PlantConfig,
+    seed: int,
+    sampler: str = "mcmc",
 ) -> list[dict]:
     """One episode of ``cfg.steps`` steps; one row per step."""
-    rng = np.random.default_rng(seed + 1000)
+    rng = np.random.default_rng(seed + cfg.episode_seed_offset)
     spec = world.spec
     agent = _Agent(world, x0, cfg.epsilon, rng)
-    values, iv = [x0], [np.zeros_like(x0, dtype=bool)]
-    prior = plant_prior(world, cfg)
-    smc = SMCState(
-        graphs, np.full(graphs.shape[0], -np.log(graphs.shape[0])), StructureScore(BGeScore(x0), prior)
-    )
-    moves = 0
-    humans = [world.engineer_theory()] if rule.human else []
-    found = None
+    guarded = rule.kind in ("posterior", "cautious")
+    guard = make_guard(world, rule, graphs, sampler, x0, cfg, seed) if guarded else None
     rows = []
     for t in range(cfg.steps):
         ctx = world.context(rng)
         true_harm = world.true_harm(ctx)
-        guard = None
-        t_update = time.perf_counter()
-        if rule.kind in ("posterior", "cautious"):
-            data = CausalData(np.vstack(values), np.vstack(iv))
-            if t > 0:  # the posterior follows the new row: reweight, and resample-move when needed
-                bge = InterventionalBGeScore(data.values, data.intervened) if data.intervened.any() else None
-                now = StructureScore(bge if bge is not None else BGeScore(data.values), prior)
-                smc, moved = smc_update(smc, now, rng, force_move=t % cfg.move_every == 0)
-                moves += int(moved)
-            uniform = np.allclose(smc.log_weights, smc.log_weights[0])
-            post = Posterior(smc.particles, smc.log_weights, "samples" if uniform else "weighted")
-            guard = CausalGuard(
-                spec,
-                data,
-                post,
-                prior=prior,
-                threshold=cfg.threshold,
-                alpha=rule.alpha,
-                n_theories=cfg.n_theories,
-                search=rule.search,
-                search_steps=40,
-                search_chains=16,
-                human_theories=humans,
-                extra_graphs=found,
-                seed=seed + t,
-            )
-        t_update = time.perf_counter() - t_update
         asks = rejects = 0
         decide_s = []
         chosen = 0
@@ -210,15 +213,11 @@ def run_episode(
         for a in agent.ranking():
             a = int(a)
             t0 = time.perf_counter()
-            if rule.kind == "none":
-                ok = True
-            elif rule.kind == "oracle":
-                ok = true_harm[a] <= cfg.threshold
+            if guard is None:  # the two baselines: no guard, or one that knows the truth
+                ok = rule.kind == "none" or true_harm[a] <= cfg.threshold
             else:
-                v = guard.check(ctx, a)  # type: ignore[union-attr]
-                if rule.kind == "posterior":
-                    ok = v.posterior_harm <= cfg.threshold and not np.isnan(v.posterior_harm)
-                elif v.decision is Decision.ASK:
+                v = guard.check(ctx, a)
+                if v.decision is Decision.ASK:
                     asks += 1
                     ok = true_harm[a] <= cfg.threshold  # a person who knows the plant answers
                 else:
@@ -230,10 +229,10 @@ def run_episode(
             rejects += 1
         row, mask, reward, harmed = world.step(chosen, ctx, rng)
         agent.learn(chosen, reward)
-        values.append(row[None])
-        iv.append(mask[None])
-        if guard is not None and rule.search:
-            found = guard.found_graphs()
+        t_update = time.perf_counter()
+        if guard is not None:  # the posterior follows the new row: reweight, resample-move when needed
+            guard.observe(CausalData(row[None], mask[None]))
+        t_update = time.perf_counter() - t_update
         best_safe = np.max(np.where(true_harm <= cfg.threshold, world.expected_reward(ctx), -np.inf))
         rows.append(
             {
@@ -250,8 +249,8 @@ def run_episode(
                 "decision_ms_mean": 1e3 * float(np.mean(decide_s)),
                 "decision_ms_max": 1e3 * float(np.max(decide_s)),
                 "update_ms": 1e3 * t_update,
-                "posterior_ess": smc.ess,
-                "resample_moves": moves,
+                "posterior_ess": guard.posterior.ess if guard is not None else float("nan"),
+                "guaranteed": int(bool(guard is not None and guard.history and guard.history[-1].guaranteed)),
             }
         )
     return rows
@@ -276,7 +275,7 @@ def _task(args: tuple) -> list[dict]:
         }
         out = []
         for rule in rules:
-            steps = run_episode(world, rule, graphs, x0, cfg, seed)
+            steps = run_episode(world, rule, graphs, x0, cfg, seed, sampler)
             out += [{**base, "rule": rule.name, **s} for s in steps]
         return out
 

@@ -7,6 +7,8 @@ from pathlib import Path
 
 import numpy as np
 
+from .results import durable_open
+
 
 def _pyplot():
     try:
@@ -70,9 +72,7 @@ def plot_grid(rows: Sequence[dict], path: str | Path) -> Path:
             if i == 0:
                 ax.set_title(f"C = {c:g}")
     axes[0, 0].legend(fontsize=7, loc="best")
-    fig.suptitle("Exploding bandit: guarded Boltzmann agent (±2 s.e.)")
-    fig.tight_layout()
-    return _save(fig, path, plt)
+    return _finish(fig, "Exploding bandit: guarded Boltzmann agent (±2 s.e.)", path, plt)
 
 
 def plot_tightness(rows: Sequence[dict], path: str | Path) -> Path:
@@ -137,11 +137,21 @@ def plot_demo(doors: Sequence[dict], bandit: Sequence[dict], path: str | Path) -
     return _save(fig, path, plt)
 
 
+def _finish(fig, title: str, path: str | Path, plt) -> Path:
+    """Title ``fig``, lay it out and save it to ``path``."""
+    fig.suptitle(title)
+    fig.tight_layout()
+    return _save(fig, path, plt)
+
+
 def _save(fig, path: str | Path, plt) -> Path:
+    """Save ``fig`` durably (flushed, fsynced, renamed into place) in the format of the file suffix."""
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
+    try:
+        with durable_open(path, "wb") as fh:
+            fig.savefig(fh, format=path.suffix.lstrip(".") or "png", dpi=120)
+    finally:
+        plt.close(fig)
     return path
 
 
@@ -171,11 +181,9 @@ def plot_structure_small(summary: Sequence[dict], path: str | Path) -> Path:
         ax.set_xlabel("wall-clock seconds (each sampler on one core of 2)")
         ax.set_ylabel(m)
         ax.legend(fontsize=8)
-    fig.suptitle("d = 5 structure posterior: samplers against exact enumeration (mean over seeds)")
-    fig.tight_layout()
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
-    return Path(path)
+    return _finish(
+        fig, "d = 5 structure posterior: samplers against exact enumeration (mean over seeds)", path, plt
+    )
 
 
 def plot_structure_scale(rows: Sequence[dict], path: str | Path) -> Path:
@@ -207,11 +215,9 @@ def plot_structure_scale(rows: Sequence[dict], path: str | Path) -> Path:
         ax.set_xticks(np.arange(len(problems)))
         ax.set_xticklabels(labels)
         ax.legend(fontsize=8)
-    fig.suptitle("Structure posteriors at equal wall-clock (one core each), mean ± 2 s.e. over seeds")
-    fig.tight_layout()
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
-    return Path(path)
+    return _finish(
+        fig, "Structure posteriors at equal wall-clock (one core each), mean ± 2 s.e. over seeds", path, plt
+    )
 
 
 def plot_plant(summary: Sequence[dict], path: str | Path) -> Path:
@@ -243,6 +249,4 @@ def plot_plant(summary: Sequence[dict], path: str | Path) -> Path:
         ax.set_xticklabels(rules, rotation=40, ha="right", fontsize=8)
         ax.set_title(title)
         ax.legend(fontsize=8)
-    fig.suptitle("World 3, the ambiguous plant: guard rules and posterior samplers")
-    fig.tight_layout()
-    return _save(fig, path, plt)
+    return _finish(fig, "World 3, the ambiguous plant: guard rules and posterior samplers", path, plt)

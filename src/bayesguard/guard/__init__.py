@@ -1,6 +1,9 @@
 """Decision rules, verdicts and the guardrail object."""
 
-from .guardrail import Guardrail, read_audit_log
+from .audit import read_audit_log
+from .configs import BoundConfig, SearchConfig, SuggestConfig, UpdateConfig
+from .guard import Guard
+from .guardrail import Guardrail
 from .rules import (
     Rule,
     RuleResult,
@@ -15,6 +18,11 @@ from .rules import (
 from .verdict import Decision, Verdict
 
 __all__ = [
+    "BoundConfig",
+    "Guard",
+    "SearchConfig",
+    "SuggestConfig",
+    "UpdateConfig",
     "Decision",
     "Guardrail",
     "Rule",

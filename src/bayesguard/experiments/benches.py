@@ -1,0 +1,275 @@
+"""The ``bayesguard bench`` experiments, registered: bandit, structure, structure-scale and plant.
+
+Each run function runs one experiment with the parsed options and returns a
+:class:`~bayesguard.experiments.report.Result`; the files it names (CSV columns included) are what
+users and tests read, so keep them stable. Modules that need PyTorch are imported inside the run.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import time
+from dataclasses import asdict
+from types import ModuleType
+
+from . import plots
+from .bandit_grid import ALPHAS, THRESHOLDS, TIES, Cell
+from .registry import NeedsExtra, Option, common_options, floats, ints, positive, register, subset_of
+from .report import Plot, Result, Table, col, pm
+
+_samplers = subset_of(("gflownet", "mcmc"), "gflownet and/or mcmc, comma-separated")
+_QUIET = Option("--quiet", "no progress bars", False)
+_GFN = "pip install 'bayesguard[gfn]'"
+
+
+def _seeds(args: argparse.Namespace) -> list[int]:
+    return list(range(args.seed, args.seed + args.seeds))
+
+
+def _with_torch(module: str, command: str) -> ModuleType:
+    """Import the experiment module ``module``, which needs PyTorch; say how to install it if missing."""
+    try:
+        return importlib.import_module(f".{module}", __package__)
+    except ImportError as exc:
+        raise NeedsExtra(f"{command} needs PyTorch: {_GFN} ({exc})") from exc
+
+
+@register(
+    "bandit",
+    group="bench",
+    help="the exploding-bandit grid and tightness experiment",
+    options=(
+        Option("--episodes", "episodes per cell", 10_000, positive),
+        *common_options("bayesguard-out/bandit", workers=None),
+        Option("--batch-size", "episodes advanced together", 500, positive),
+        Option("--thresholds", "harm thresholds C, comma-separated", list(THRESHOLDS), floats),
+        Option("--alphas", "cautious alphas, comma-separated", list(ALPHAS), floats),
+        Option(
+            "--ties",
+            "tie modes of the cautious rule, comma-separated: worst, order (listing order), random",
+            list(TIES),
+            subset_of(TIES),
+        ),
+        Option("--tightness-episodes", "episodes of the tightness run (None: --episodes)", None, positive),
+    ),
+)
+def bandit(args: argparse.Namespace) -> Result:
+    """The guarded Boltzmann agent over the grid of rules and thresholds, then the tightness run."""
+    from .bandit_episodes import BanditConfig
+    from .bandit_grid import grid_cells, run_grid, run_tightness
+
+    config = BanditConfig()
+    cells = grid_cells(args.thresholds, args.alphas, args.ties)
+    tight_n = args.tightness_episodes or args.episodes
+    print(f"exploding bandit: {len(cells)} cells x {args.episodes:,} episodes, seed {args.seed}")
+    t0 = time.perf_counter()
+    rows = run_grid(config, args.episodes, args.seed, cells, batch_size=args.batch_size, workers=args.workers)
+    grid_s = time.perf_counter() - t0
+    t1 = time.perf_counter()
+    tight = run_tightness(config, tight_n, args.seed, args.alphas, args.ties)
+    tight_s = time.perf_counter() - t1
+    grid_table = {
+        "C": col("threshold"),
+        "rule": lambda r: Cell(r["rule"], r["threshold"], r["alpha"], r["ties"]).label,
+        "reward ± 2se": pm("reward_mean", 2, "reward_se"),
+        "death rate ± 2se": pm("death_rate", 4, "death_se"),
+    }
+    tight_table = {
+        "alpha": col("alpha", "g"),
+        "ties": col("ties"),
+        "bound": col("bound", ".4f"),
+        "per decision ± 2se": pm("freq_step", 4),
+        "whole episode ± 2se": pm("freq_episode", 4),
+    }
+    return Result(
+        raw={"bandit_grid.csv": rows, "bandit_tightness.csv": tight},
+        tables=(Table(rows, grid_table), Table(tight, tight_table)),
+        settings={
+            "config": asdict(config),
+            "episodes": args.episodes,
+            "tightness_episodes": tight_n,
+            "seed": args.seed,
+            "cells": len(cells),
+            "workers": args.workers,
+            "batch_size": args.batch_size,
+        },
+        timings={"grid_seconds": grid_s, "tightness_seconds": tight_s},
+        record="bandit_run.json",
+        plots=(
+            Plot("bandit_grid.png", plots.plot_grid, (rows,)),
+            Plot("bandit_tightness.png", plots.plot_tightness, (tight,)),
+        ),
+        notes=(f"\ngrid {grid_s:.1f} s, tightness {tight_s:.1f} s",),
+    )
+
+
+@register(
+    "structure",
+    group="bench",
+    help="d = 5 structure posterior: GFlowNet and MCMC against exact enumeration",
+    options=(
+        *common_options("bayesguard-out/structure", seeds=10),
+        Option("--budgets", "wall-clock seconds, comma-separated", [60.0, 300.0, 1200.0], floats),
+        Option("--samplers", "gflownet and/or mcmc, comma-separated", ["gflownet", "mcmc"], _samplers),
+        _QUIET,
+    ),
+)
+def structure(args: argparse.Namespace) -> Result:
+    """Samplers against the exact d = 5 posterior at several wall-clock budgets."""
+    small = _with_torch("structure_small", "bench structure")
+    seeds = _seeds(args)
+    print(f"structure posterior, d = 5: seeds {seeds}, budgets {args.budgets} s, samplers {args.samplers}")
+    rows = small.run_structure_small(
+        seeds, args.budgets, samplers=args.samplers, workers=args.workers, progress=not args.quiet
+    )
+    summary = small.summarise(rows)
+    columns = {
+        "sampler": col("sampler"),
+        "seconds": col("budget_s", "g"),
+        "JSD ± 2se": pm("jsd", 4),
+        "JSD (samples) ± 2se": pm("jsd_samples", 4),
+        "edge RMSE ± 2se": pm("edge_rmse", 4),
+        "edge r": col("edge_pearson", ".4f"),
+    }
+    return Result(
+        raw={"structure_small_raw.csv": rows},
+        summary={"structure_small.csv": summary},
+        tables=(Table(summary, columns),),
+        settings={
+            "seeds": seeds,
+            "budgets_s": args.budgets,
+            "samplers": args.samplers,
+            "workers": args.workers,
+            "note": "each (seed, sampler) task runs in its own process on one core, `workers` at a time",
+        },
+        record="structure_small_run.json",
+        plots=(Plot("structure_small.png", plots.plot_structure_small, (summary,)),),
+    )
+
+
+@register(
+    "structure-scale",
+    group="bench",
+    help="d = 20 / 50 and Sachs: expected SHD and edge AUROC, MCMC vs GFlowNet",
+    options=(
+        Option("--dims", "numbers of variables, comma-separated", [20, 50], ints),
+        *common_options("bayesguard-out/structure-scale", seeds=3),
+        Option("--budget", "seconds per sampler and problem", 120.0, float),
+        Option("--no-sachs", "skip the Sachs flow-cytometry problem", False),
+        _QUIET,
+    ),
+)
+def structure_scale(args: argparse.Namespace) -> Result:
+    """Both samplers at equal wall-clock on larger synthetic problems and on Sachs."""
+    scale = _with_torch("structure_scale", "bench structure-scale")
+    seeds = _seeds(args)
+    print(
+        f"structure at scale: d in {args.dims}, seeds {seeds}, "
+        f"{args.budget:g} s per sampler, Sachs: {not args.no_sachs}"
+    )
+    rows = scale.run_structure_scale(
+        args.dims, seeds, args.budget, sachs=not args.no_sachs, workers=args.workers, progress=not args.quiet
+    )
+    cost = [scale.score_cost(d) for d in args.dims]
+    columns = {
+        "problem": col("problem"),
+        "d": col("d"),
+        "seed": col("seed"),
+        "sampler": col("sampler"),
+        "E[SHD]": col("expected_shd", ".1f"),
+        "AUROC": col("edge_auroc", ".3f"),
+        "edges / true": lambda r: f"{r['mean_edges']:.1f} / {r['true_edges']}",
+        "steps": col("steps"),
+        "peak MB": col("peak_rss_mb", ".0f"),
+    }
+    return Result(
+        raw={"structure_scale.csv": rows, "structure_score_cost.csv": cost},
+        tables=(Table(rows, columns),),
+        settings={
+            "dims": args.dims,
+            "seeds": seeds,
+            "budget_s": args.budget,
+            "workers": args.workers,
+            "note": "each (problem, seed, sampler) task runs in its own process on one core",
+        },
+        record="structure_scale_run.json",
+        plots=(Plot("structure_scale.png", plots.plot_structure_scale, (rows,)),),
+        notes=tuple(
+            f"d = {c['d']}: {c['us_per_score']:.2f} us per BGe local score (batched), "
+            f"{c['us_per_cached']:.2f} us cached"
+            for c in cost
+        ),
+    )
+
+
+@register(
+    "plant",
+    group="bench",
+    help="World 3, the ambiguous plant: guard rules x posterior samplers on harm, reward, asks",
+    options=(
+        *common_options("bayesguard-out/plant", seeds=4),
+        Option("--steps", "steps per episode", 60, positive),
+        Option("--d", "variables, 8 to 15", 8, positive),
+        Option("--threshold", "the harm threshold C", 0.05, float),
+        Option("--samplers", "gflownet and/or mcmc, comma-separated", ["mcmc", "gflownet"], _samplers),
+        Option(
+            "--truth",
+            "the hidden orientation: valve -> pressure, pressure -> valve, or mixed over seeds",
+            "mixed",
+            choices=("mixed", "valve", "pressure"),
+        ),
+        Option("--mcmc-seconds", "structure-MCMC budget per world", 20.0, float),
+        Option("--gfn-seconds", "GFlowNet training budget per world", 60.0, float),
+        _QUIET,
+    ),
+)
+def plant(args: argparse.Namespace) -> Result:
+    """Every guard rule with every posterior sampler on the ambiguous plant."""
+    from .plant import PlantConfig, config_dict, run_plant, summarise
+
+    if "gflownet" in args.samplers:
+        try:
+            import torch  # noqa: F401
+        except ImportError as exc:
+            raise NeedsExtra(f"the gflownet sampler needs PyTorch: {_GFN} ({exc})") from exc
+    seeds = _seeds(args)
+    cfg = PlantConfig(
+        d=args.d,
+        steps=args.steps,
+        threshold=args.threshold,
+        mcmc_seconds=args.mcmc_seconds,
+        gfn_seconds=args.gfn_seconds,
+    )
+    print(
+        f"the ambiguous plant: d = {cfg.d}, seeds {seeds}, {cfg.steps} steps, "
+        f"samplers {args.samplers}, truth {args.truth}"
+    )
+    rows = run_plant(
+        seeds, args.samplers, cfg=cfg, truth=args.truth, workers=args.workers, progress=not args.quiet
+    )
+    summary = summarise(rows)
+    columns = {
+        "sampler": col("sampler"),
+        "rule": col("rule"),
+        "harm rate": pm("harm_rate"),
+        "reward": pm("reward", 2),
+        "regret": col("regret_vs_best_safe", ".2f"),
+        "ask": col("ask_rate", ".3f"),
+        "reject": col("reject_rate", ".3f"),
+        "ms p50 / p99": lambda r: f"{r['decision_ms_p50']:.2f} / {r['decision_ms_p99']:.1f}",
+    }
+    return Result(
+        raw={"plant_steps.csv": rows},
+        summary={"plant_summary.csv": summary},
+        tables=(Table(summary, columns),),
+        settings={
+            "seeds": seeds,
+            "samplers": args.samplers,
+            "truth": args.truth,
+            "config": config_dict(cfg),
+            "note": "each (seed, sampler) pair runs every rule in its own process on one core",
+        },
+        record="plant_run.json",
+        plots=(Plot("plant.png", plots.plot_plant, (summary,)),),
+    )
