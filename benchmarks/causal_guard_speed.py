@@ -88,7 +88,7 @@ def main() -> None:
     t0 = time.perf_counter()
     mc_guard = CausalGuard(spec, x, post, n_theories=1000, threshold=0.05, alpha=0.01)
     build_mc_s = time.perf_counter() - t0
-    score = mc_guard.local
+    score = mc_guard.family.local
     graphs = post.theories
 
     def draw(r: np.random.Generator, n: int):
@@ -102,7 +102,7 @@ def main() -> None:
     am_guard = CausalGuard(spec, x, post, n_theories=1000, threshold=0.05, alpha=0.01, amortised=q)
 
     def mc_only(c, a):
-        monte_carlo_harm(mc_guard.mc_model.harm(c), delta=0.05)
+        monte_carlo_harm(mc_guard._prepared().mc.harm(c), delta=0.05)
 
     def am_only(c, a):
         q.predict(c)
@@ -120,7 +120,9 @@ def main() -> None:
         [
             (v1.decision == v2.decision)
             for v1, v2 in zip(
-                mc_guard.history[-args.decisions :], am_guard.history[-args.decisions :], strict=True
+                list(mc_guard.history)[-args.decisions :],
+                list(am_guard.history)[-args.decisions :],
+                strict=True,
             )
         ]
     )

@@ -34,7 +34,9 @@ def observe(guard: Any, data: Any) -> None:
     rows = np.flatnonzero(post.from_posterior)
     th = post.theories
     inc = np.zeros(post.n_theories)
-    inc[rows] = new.log_score(th[rows]) - fam.log_score(th[rows])
+    old = fam.log_score(th[rows])
+    live = np.isfinite(old)  # a theory the prior or the data ruled out stays out (and -inf - -inf is NaN)
+    inc[rows[live]] = new.log_score(th[rows[live]]) - old[live]
     if post.is_exact:
         guard.family, guard.posterior = new, replace(post, log_weights=post.log_weights + inc)
         return
