@@ -20,8 +20,8 @@ from bayesguard.guard.causal_guard import CausalGuard
 from bayesguard.guard.verdict import Decision
 from bayesguard.posterior import Posterior
 from bayesguard.theories.causal.discrete import posterior_mean_cpts
-from bayesguard.theories.causal.discrete_family import DiscreteCausalFamily, discrete_theories_from_graphs
 from bayesguard.theories.causal.discrete_harm import DiscreteHarmModel
+from bayesguard.theories.causal.graph_family import CausalFamily
 from bayesguard.theories.causal.harm import HarmSpec
 from bayesguard.theories.causal.harm_model import GaussianHarmModel
 from bayesguard.theories.causal.linear_gaussian import (
@@ -274,9 +274,10 @@ def test_discrete_harm_refuses_only_the_pairs_whose_context_descends_from_the_ac
 
 
 def test_discrete_family_refuses_with_the_reason_and_keeps_do_nothing(discrete):
-    _, score, _ = discrete
-    family = DiscreteCausalFamily(NAMES, CATS, ACTIONS, "h == 'bad'")
-    theories = discrete_theories_from_graphs(family, score, np.repeat(discrete_graphs(), 3, axis=0), rng=0)
+    codes, _, spec = discrete
+    family = CausalFamily(spec, codes.astype(float))
+    theories = family.as_theories(np.repeat(discrete_graphs(), 3, axis=0))
+    bare = CausalFamily(HarmSpec(NAMES, "h == 'bad'", ACTIONS, categories=CATS), codes.astype(float))
     with pytest.raises(
         ValueError, match=r"'x' is observed before acting but descends from 'a'.*path a -> m -> x"
     ):
@@ -285,7 +286,7 @@ def test_discrete_family_refuses_with_the_reason_and_keeps_do_nothing(discrete):
         family.harm_prob(theories, {"x": "hi"}, action=2)
     assert np.isfinite(family.harm_prob(theories, {"x": "hi"}, action=0)).all()
     assert family.harm_prob(theories[3:], {"x": "hi"}).shape == (3, 3)  # x is a root there
-    assert np.isfinite(family.harm_prob(theories)).all()  # no context: nothing to refuse
+    assert np.isfinite(bare.harm_prob(theories)).all()  # no context: nothing to refuse
 
 
 def test_discrete_guard_fails_closed_with_the_reason(discrete):

@@ -128,6 +128,10 @@ def test_mcmc_reaches_the_exact_posterior(problem):
     assert m["jsd"] < 0.02 and m["edge_rmse"] < 0.03 and m["edge_pearson"] > 0.99
     assert run.max_r_hat < 1.1
     assert run.samples.shape == (4, 4000, 4, 4)
+    # bulk ESS of every edge indicator that varies and of the score, from 16,000 kept draws
+    ess = run.ess_edges[np.isfinite(run.ess_edges)]
+    assert ess.size > 0 and ess.min() > 100 and run.ess_score > 100
+    assert run.diagnostics()["min_ess"] == pytest.approx(min(ess.min(), run.ess_score))
     assert not np.any(transitive_closure(run.samples.reshape(-1, 4, 4))[:, np.arange(4), np.arange(4)])
 
 
@@ -181,6 +185,7 @@ def test_mcmc_until_cuts_the_run_at_a_time(problem):
         compare_to_exact(exact, run.posterior())["jsd"]
         <= compare_to_exact(exact, early.posterior())["jsd"] + 0.01
     )
+    assert early.ess_edges.shape == (4, 4) and np.isfinite(early.ess_score)
     fixed = structure_mcmc(score, n_chains=2, n_steps=200, burn_in=50, progress=False)
     with pytest.raises(ValueError, match="until"):
         fixed.until(0.1)

@@ -17,8 +17,8 @@ from bayesguard.graphs.dag import enumerate_dags, transitive_closure
 from bayesguard.guard.causal_guard import CausalGuard
 from bayesguard.guard.evaluation import evaluate
 from bayesguard.guard.rules import cautious_members
-from bayesguard.marginal.information import discrete_eig
 from bayesguard.guard.verdict import Decision
+from bayesguard.marginal.information import discrete_eig
 from bayesguard.posterior import Posterior
 from bayesguard.theories.causal.discrete import posterior_mean_cpts, query, sample_cpts
 from bayesguard.theories.causal.discrete_harm import DiscreteHarmModel

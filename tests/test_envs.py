@@ -442,9 +442,9 @@ def test_a_causal_world_is_guarded_through_the_wrapper():
     reach the world, and every allowed step's row updates the guard's posterior (observe)."""
     from bayesguard import Guard
     from bayesguard.envs import PlantEnv
-    from bayesguard.posterior import SamplerError
     from bayesguard.experiments.plant import PlantConfig, plant_prior
     from bayesguard.inference.mcmc import structure_mcmc
+    from bayesguard.posterior import SamplerError
     from bayesguard.theories.causal.graph_family import CausalFamily
     from bayesguard.worlds.plant import PlantWorld
 

@@ -23,9 +23,9 @@ from bayesguard.guard import read_audit_log
 from bayesguard.guard.evaluation import evaluate
 from bayesguard.guard.rules import cautious_members
 from bayesguard.guard.verdict import Decision, Verdict
-from bayesguard.theories.causal.family import CausalData
 from bayesguard.theories.causal.graph_family import CausalFamily
 from bayesguard.theories.causal.harm import HarmSpec
+from bayesguard.theories.causal.observations import CausalData
 from bayesguard.theories.causal.prior import StructurePrior
 from bayesguard.theories.causal.structure import exact_structure_posterior
 

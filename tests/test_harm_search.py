@@ -9,6 +9,7 @@ import pytest
 from bayesguard.datasets import sample_linear_gaussian_scm
 from bayesguard.graphs.dag import enumerate_dags
 from bayesguard.inference.harm_search import harm_seeking_search, tilted_chains
+from bayesguard.inference.kernels import edge_flip, tilted_target
 from bayesguard.theories.causal.scores import BGeScore
 from bayesguard.theories.causal.structure import StructureScore
 
@@ -54,3 +55,25 @@ def test_search_returns_distinct_candidates_ranked_by_tilted_score(score):
     assert np.all(np.diff(tilted) <= 1e-12)
     with pytest.raises(ValueError, match="acyclic"):
         harm_seeking_search(score.log_posterior, harm, np.ones((1, 3, 3), dtype=bool))
+
+
+def test_chains_are_the_edge_flip_kernel_on_the_tilted_target_and_keep_every_scored_graph(score):
+    init = np.zeros((8, 3, 3), dtype=bool)
+    states, graphs, lps, hs, acceptance = tilted_chains(
+        score.log_posterior, harm, init, n_steps=50, beta=2.0, seed=3
+    )
+    kernel = edge_flip(tilted_target(score.log_posterior, harm, 2.0))
+    state, rng, scored, accepted = kernel.init(init), np.random.default_rng(3), [init], 0
+    for _ in range(50):
+        state, info = kernel.step(rng, state)
+        scored.append(info.proposed[info.scored])
+        accepted += info.accepted.sum()
+    np.testing.assert_array_equal(states, state.adj)
+    np.testing.assert_array_equal(graphs, np.concatenate(scored))
+    np.testing.assert_allclose(lps, score.log_posterior(graphs))
+    np.testing.assert_allclose(hs, harm(graphs))
+    assert acceptance == accepted / (8 * 50)
+    with pytest.raises(ValueError, match="beta"):
+        tilted_chains(score.log_posterior, harm, init, beta=0.0)
+    with pytest.raises(ValueError, match="init"):
+        tilted_chains(score.log_posterior, harm, np.zeros((3, 3), dtype=bool))

@@ -84,6 +84,8 @@ def test_smc_follows_the_posterior_after_an_experiment():
     se = np.sqrt(want * (1 - want) / k)
     assert np.all(np.abs(got - want) < 5 * se + 0.01), np.abs(got - want).max()
     assert want[0, 1] > 0.95  # the experiment oriented x0 -> x1
+    with pytest.raises(ValueError, match="move_steps"):
+        smc_update(state, after, rng, move_steps=0, force_move=True)
 
 
 def test_episode_runs_and_summarises():

@@ -6,7 +6,7 @@ and the pressure over its threshold is harm (the episode goes on: a plant surviv
 
 Observation: ``Box((1,))`` the ambient reading. ``info`` carries ``harm``, ``true_harm`` (the true harm
 probability of the action taken) and ``datum``: the step's row as
-:class:`~bayesguard.theories.causal.family.CausalData` (the intervened cell marked), which a guarded
+:class:`~bayesguard.theories.causal.observations.CausalData` (the intervened cell marked), which a guarded
 episode feeds to ``Guard.observe``. ``env.context`` is the ``{"ambient": value}`` a causal guard checks.
 """
 
@@ -19,7 +19,7 @@ import numpy as np
 from gymnasium import spaces
 
 from .._validate import positive_int
-from ..theories.causal.family import CausalData
+from ..theories.causal.observations import CausalData
 from ..worlds.plant import PlantWorld
 
 

@@ -40,8 +40,8 @@ from ..guard.guard import Guard
 from ..guard.verdict import Decision
 from ..inference.mcmc import structure_mcmc
 from ..posterior import Posterior
-from ..theories.causal.family import CausalData
 from ..theories.causal.graph_family import CausalFamily
+from ..theories.causal.observations import CausalData
 from ..theories.causal.prior import StructurePrior
 from ..theories.causal.scores import BGeScore
 from ..theories.causal.structure import StructureScore

@@ -6,10 +6,11 @@ but non-negligible posterior mass, surrounded by harmless ones. The search sampl
     pi(G)  proportional to  p(G | D) * P(H | x, a, G, D) ** beta
 
 by Metropolis-Hastings over DAGs (chains started from posterior samples, so the search begins where the
-posterior lives), with the symmetric move of structure MCMC: pick an unordered pair of variables and
-move its edge state to one of the two other states (none, i -> j, j -> i), refusing cycles. Every graph
-*proposed* is scored anyway, so all of them, accepted or not, are kept as candidates; the caller then
-tests each candidate's membership of the cautious set ``M_alpha`` under the untilted posterior.
+posterior lives): the edge-flip kernel of structure MCMC (:mod:`.kernels`: pick an unordered pair of
+variables and move its edge state to one of the two other states, none, i -> j, j -> i, refusing cycles)
+on the tilted density :func:`~.kernels.tilted_target`. Every graph *proposed* is scored anyway, so all of
+them, accepted or not, are kept as candidates (from each step's info); the caller then tests each
+candidate's membership of the cautious set ``M_alpha`` under the untilted posterior.
 
 ``P(H | x, a, G, D)`` is the parameter-averaged harm of the graph, computed with the same parameter
 variates for every graph (common random numbers), so the target is a fixed function of ``G``.
@@ -23,8 +24,9 @@ from typing import NamedTuple
 import numpy as np
 
 from .._validate import positive_int
-from ..graphs.dag import is_acyclic, reaches
 from ..graphs.keys import unique_graphs
+from .driver import advance
+from .kernels import EdgeFlipInfo, EdgeFlipState, edge_flip, tilted_target
 
 GraphFn = Callable[[np.ndarray], np.ndarray]
 
@@ -63,67 +65,23 @@ def tilted_chains(
         every graph scored along the way ``(M, d, d)`` with its log posterior and harm ``(M,)``, and
         the mean acceptance rate.
     """
-    adj = np.array(init, dtype=bool)
-    if adj.ndim != 3 or adj.shape[1] != adj.shape[2] or adj.shape[1] < 2:
-        raise ValueError(f"init: expected (K, d, d) graphs with d >= 2, got shape {adj.shape}")
-    if not is_acyclic(adj).all():
-        raise ValueError("init: starting graphs must be acyclic")
+    kernel = edge_flip(tilted_target(log_posterior, harm, beta))
     n_steps = positive_int(n_steps, "n_steps")
-    if not (np.isfinite(beta) and beta > 0):
-        raise ValueError(f"beta: expected a positive number, got {beta!r}")
-    rng = np.random.default_rng(seed)
-    k, d, _ = adj.shape
-    rows = np.arange(k)
-    iu, ju = np.triu_indices(d, 1)
+    state = kernel.init(init, field="init")
+    seen_g, seen_terms = [state.adj], [state.terms]
 
-    def tilted(lp: np.ndarray, h: np.ndarray) -> np.ndarray:
-        with np.errstate(divide="ignore"):
-            return lp + beta * np.log(h)
+    def keep_scored(_: EdgeFlipState, info: EdgeFlipInfo) -> None:
+        if info.scored.all():
+            seen_g.append(info.proposed)
+            seen_terms.append(info.proposed_terms)
+        elif info.scored.any():
+            seen_g.append(info.proposed[info.scored])
+            seen_terms.append(info.proposed_terms[info.scored])
 
-    lp = log_posterior(adj)
-    h = harm(adj)
-    seen_g, seen_lp, seen_h = [adj.copy()], [lp.copy()], [h.copy()]
-    accepted = 0
-    for _ in range(n_steps):
-        p = rng.integers(0, iu.size, k)
-        i, j = iu[p], ju[p]
-        state = adj[rows, i, j] * 1 + adj[rows, j, i] * 2  # 0 none, 1 i->j, 2 j->i
-        new = (state + 1 + rng.integers(0, 2, k)) % 3
-        prop = adj.copy()
-        prop[rows, i, j] = new == 1
-        prop[rows, j, i] = new == 2
-        cleared = adj.copy()
-        cleared[rows, i, j] = False
-        cleared[rows, j, i] = False
-        src = np.where(new == 1, j, i)  # adding i -> j closes a cycle iff j already reaches i
-        dst = np.where(new == 1, i, j)
-        ok = np.ones(k, dtype=bool)
-        adding = new != 0
-        if adding.any():
-            ok[adding] = ~reaches(cleared[adding], src[adding], dst[adding])
-        u = np.log(rng.random(k))  # drawn every step, so a chain's randomness does not depend on others
-        if not ok.any():
-            continue
-        idx = np.flatnonzero(ok)
-        cand = prop[idx]
-        lp_new = log_posterior(cand)
-        h_new = harm(cand)
-        seen_g.append(cand)
-        seen_lp.append(lp_new)
-        seen_h.append(h_new)
-        t_new, t_old = tilted(lp_new, h_new), tilted(lp[idx], h[idx])
-        with np.errstate(invalid="ignore"):
-            acc = np.isfinite(t_new) & (~np.isfinite(t_old) | (u[idx] < t_new - t_old))
-        a = idx[acc]
-        adj[a], lp[a], h[a] = cand[acc], lp_new[acc], h_new[acc]
-        accepted += int(acc.sum())
-    return (
-        adj,
-        np.concatenate(seen_g),
-        np.concatenate(seen_lp),
-        np.concatenate(seen_h),
-        accepted / (k * n_steps),
-    )
+    state, accepted = advance(kernel, state, np.random.default_rng(seed), n_steps, keep_scored)
+    terms = np.concatenate(seen_terms)
+    k = state.adj.shape[0]
+    return state.adj, np.concatenate(seen_g), terms[:, 0], terms[:, 1], int(accepted.sum()) / (k * n_steps)
 
 
 def harm_seeking_search(
@@ -152,7 +110,6 @@ def harm_seeking_search(
         log_posterior, harm, init, n_steps=n_steps, beta=beta, seed=seed
     )
     _, first, _ = unique_graphs(graphs)
-    with np.errstate(divide="ignore"):
-        score = lps[first] + beta * np.log(hs[first])
+    score = tilted_target(log_posterior, harm, beta).log_density(np.stack([lps[first], hs[first]], axis=1))
     order = first[np.argsort(-score, kind="stable")][:keep]
     return SearchResult(graphs[order], lps[order], hs[order], int(graphs.shape[0]), acceptance)

@@ -1,39 +1,30 @@
-"""Structure MCMC over DAGs (Madigan & York 1995), vectorised over chains.
+"""Structure MCMC over DAGs (Madigan & York 1995): the edge-flip kernel on the structure posterior, run
+by the chain driver.
 
 The chain moves on the space of DAGs by changing the state of one unordered pair of variables
-``{i, j}`` at a time among three states: no edge, ``i -> j``, ``j -> i``. A step picks the pair
-uniformly and one of the two other states uniformly, so the proposal is symmetric and covers the add,
-delete and reverse moves; proposals that create a cycle are rejected (their target mass is 0), the rest
-are accepted with the Metropolis probability ``min(1, p(G'|D) / p(G|D))``. Only the two nodes of the
-pair can change parent set, so a step costs two local-score lookups per chain and one reachability test.
+``{i, j}`` at a time among three states: no edge, ``i -> j``, ``j -> i`` (:mod:`.kernels`, the one
+copy of the move, shared with the harm-seeking search and the SMC moves). The target is the
+decomposable posterior, so a step re-scores the two nodes of the pair only: two local-score lookups
+per chain and one reachability test. :func:`~.driver.run_chains` runs the chains in lockstep.
 
-Diagnostics: the split-R-hat of Gelman et al. (2013) for every edge indicator and for the log score,
-across chains after burn-in; values near 1 (say < 1.1) mean the chains agree.
+Diagnostics over the chains after burn-in (:mod:`.driver`): the split-R-hat of Gelman et al. (2013)
+and the bulk effective sample size (Geyer's initial monotone sequence on the split, rank-normalised
+chains) of every edge indicator and of the log score; R-hat near 1 (say < 1.1) means the chains agree.
 """
 
 from __future__ import annotations
 
-import time
-from dataclasses import dataclass
-from typing import Protocol
+from dataclasses import dataclass, replace
 
 import numpy as np
-from tqdm.auto import tqdm
 
 from .._validate import positive_int
-from ..graphs.dag import is_acyclic, parent_masks, reaches
 from ..graphs.markov import edge_marginals
 from ..posterior import Posterior, SamplerError
+from .driver import ChainRun, chain_diagnostics, effective_sample_size, run_chains, split_r_hat
+from .kernels import DecomposableTarget, LocalScore, edge_flip
 
-
-class LocalScore(Protocol):
-    """A decomposable log posterior score over DAGs on ``d`` nodes (score plus prior)."""
-
-    d: int
-
-    def local_many(self, nodes: np.ndarray, masks: np.ndarray) -> np.ndarray:
-        """``(m,)`` node indices and ``(m,)`` int64 parent bitmasks -> ``(m,)`` local log scores."""
-        ...
+__all__ = ["LocalScore", "MCMCResult", "effective_sample_size", "split_r_hat", "structure_mcmc"]
 
 
 @dataclass(frozen=True)
@@ -51,6 +42,9 @@ class MCMCResult:
         kept_seconds: ``(n_kept,)`` time since the start at which each kept draw was taken.
         all_samples, all_log_scores, all_seconds: every kept draw *before* burn-in was discarded (used by
             :meth:`until`); same layouts as above.
+        ess_edges: ``(d, d)`` bulk effective sample size of each edge indicator, over all chains (NaN where
+            every draw agrees).
+        ess_score: bulk effective sample size of the log score.
     """
 
     samples: np.ndarray
@@ -64,6 +58,30 @@ class MCMCResult:
     all_samples: np.ndarray | None = None
     all_log_scores: np.ndarray | None = None
     all_seconds: np.ndarray | None = None
+    ess_edges: np.ndarray | None = None
+    ess_score: float = float("nan")
+
+    @classmethod
+    def from_run(cls, run: ChainRun, all_run: ChainRun | None = None) -> MCMCResult:
+        """The result of a driver run of the structure kernel (``all_run``: before burn-in was dropped)."""
+        samples, log_scores = run.positions, run.log_density
+        d = samples.shape[-1]
+        diag = chain_diagnostics(samples, log_scores)
+        return cls(
+            samples,
+            log_scores,
+            run.acceptance,
+            diag["r_hat"].reshape(d, d),
+            float(diag["r_hat_log_density"]),
+            run.n_steps,
+            run.seconds,
+            run.kept_seconds,
+            None if all_run is None else all_run.positions,
+            None if all_run is None else all_run.log_density,
+            None if all_run is None else all_run.kept_seconds,
+            diag["ess"].reshape(d, d),
+            float(diag["ess_log_density"]),
+        )
 
     def until(self, seconds: float) -> MCMCResult:
         """The run as if stopped after ``seconds``: draws kept by then, the first half dropped as burn-in.
@@ -76,18 +94,37 @@ class MCMCResult:
         if n < 4:
             raise ValueError(f"seconds: fewer than 4 draws were kept in the first {seconds:g} s")
         half = n // 2
-        s, ls = self.all_samples[:, half:n], self.all_log_scores[:, half:n]
-        k, m, d = s.shape[0], s.shape[1], s.shape[-1]
-        return MCMCResult(
-            s,
-            ls,
-            self.acceptance,
-            split_r_hat(s.reshape(k, m, d * d)).reshape(d, d),
-            float(split_r_hat(ls[:, :, None])[0]),
+        cut = ChainRun(
+            self.all_samples[:, half:n],
+            self.all_log_scores[:, half:n],
+            self.all_seconds[half:n],
+            self.acceptance * self.n_steps,
             self.n_steps,
             float(min(seconds, self.seconds)),
-            self.all_seconds[half:n],
+            None,
         )
+        return replace(MCMCResult.from_run(cut), acceptance=self.acceptance)
+
+    @property
+    def min_ess(self) -> float:
+        """Smallest bulk ESS over edges and the score (NaNs ignored)."""
+        edges = np.asarray(self.ess_edges if self.ess_edges is not None else [], dtype=np.float64)
+        vals = np.append(edges[np.isfinite(edges)], self.ess_score)
+        return float(np.nanmin(vals)) if np.isfinite(vals).any() else float("nan")
+
+    def diagnostics(self) -> dict[str, float]:
+        """Summary of the run's convergence diagnostics (over all chains after burn-in)."""
+        return {
+            "n_chains": float(self.samples.shape[0]),
+            "n_kept": float(self.samples.shape[1]),
+            "n_steps": float(self.n_steps),
+            "acceptance": float(np.mean(self.acceptance)),
+            "max_r_hat": self.max_r_hat,
+            "r_hat_score": self.r_hat_score,
+            "min_ess": self.min_ess,
+            "ess_score": self.ess_score,
+            "seconds": self.seconds,
+        }
 
     @property
     def max_r_hat(self) -> float:
@@ -134,22 +171,6 @@ class MCMCResult:
         return edge_marginals(self.samples.reshape(-1, d, d))
 
 
-def split_r_hat(draws: np.ndarray) -> np.ndarray:
-    """Split-R-hat of ``(n_chains, n, ...)`` draws -> ``(...)``; NaN where the within-chain variance is 0."""
-    x = np.asarray(draws, dtype=np.float64)
-    n = x.shape[1] // 2
-    if n < 2:
-        return np.full(x.shape[2:], np.nan)
-    halves = np.concatenate([x[:, :n], x[:, n : 2 * n]], axis=0)  # (2 * n_chains, n, ...)
-    chain_means = halves.mean(axis=1)
-    w = halves.var(axis=1, ddof=1).mean(axis=0)
-    b = n * chain_means.var(axis=0, ddof=1)
-    var_plus = (n - 1) / n * w + b / n
-    with np.errstate(divide="ignore", invalid="ignore"):
-        r = np.sqrt(var_plus / w)
-    return np.where(w > 0, r, np.nan)
-
-
 def structure_mcmc(
     score: LocalScore,
     *,
@@ -179,96 +200,38 @@ def structure_mcmc(
     k = positive_int(n_chains, "n_chains")
     n_steps = positive_int(n_steps, "n_steps")
     thin = positive_int(thin, "thin")
-    if burn_in is not None and not 0 <= burn_in < n_steps:
+    if burn_in is not None and (
+        isinstance(burn_in, bool) or not isinstance(burn_in, int | np.integer) or not 0 <= burn_in < n_steps
+    ):
         raise ValueError(f"burn_in: expected an integer in [0, {n_steps}), got {burn_in!r}")
     if d < 2:
         raise ValueError("score.d: structure MCMC needs at least 2 variables")
-    rng = np.random.default_rng(seed)
     adj = np.zeros((k, d, d), dtype=bool)
     if init is not None:
-        adj[:] = np.asarray(init, dtype=bool)
-        if not is_acyclic(adj).all():
-            raise ValueError("init: starting graphs must be acyclic")
-    bits = np.int64(1) << np.arange(d, dtype=np.int64)
-    masks = parent_masks(adj)  # (K, d) parent bitmask of node j
-    node_scores = score.local_many(np.tile(np.arange(d), k), masks.ravel()).reshape(k, d)
-    if not np.all(np.isfinite(node_scores)):
+        given = np.asarray(init)
+        if given.shape not in ((d, d), (k, d, d)):
+            raise ValueError(f"init: expected shape ({d}, {d}) or ({k}, {d}, {d}), got {given.shape}")
+        adj[:] = given.astype(bool)
+    kernel = edge_flip(DecomposableTarget(score))
+    state = kernel.init(adj, field="init")
+    if not np.all(np.isfinite(state.log_density)):
         raise ValueError(
             "init: the starting graphs have zero posterior mass (check required/forbidden edges)"
         )
-    iu, ju = np.triu_indices(d, 1)
-    rows = np.arange(k)
-    accepted = np.zeros(k)
-    kept_adj: list[np.ndarray] = []
-    kept_score: list[np.ndarray] = []
-    kept_time: list[float] = []
-    keep_from = 0 if burn_in is None else burn_in  # burn_in None: drop the first half at the end
-    t0 = time.perf_counter()
-    done = 0
-    bar = tqdm(total=n_steps, desc="structure MCMC", disable=not progress, unit="step", mininterval=0.5)
-    for step in range(n_steps):
-        if time_budget is not None and step % 64 == 0 and time.perf_counter() - t0 > time_budget:
-            break
-        p = rng.integers(0, iu.size, k)
-        i, j = iu[p], ju[p]
-        state = adj[rows, i, j] * 1 + adj[rows, j, i] * 2  # 0 none, 1 i->j, 2 j->i
-        new = (state + 1 + rng.integers(0, 2, k)) % 3
-        cleared = adj.copy()
-        cleared[rows, i, j] = False
-        cleared[rows, j, i] = False
-        adding = new != 0
-        src = np.where(new == 1, j, i)  # i->j closes a cycle iff j already reaches i
-        dst = np.where(new == 1, i, j)
-        cyclic = np.zeros(k, dtype=bool)
-        if adding.any():
-            cyclic[adding] = reaches(cleared[adding], src[adding], dst[adding])
-        mask_i = (masks[rows, i] & ~bits[j]) | np.where(new == 2, bits[j], 0)
-        mask_j = (masks[rows, j] & ~bits[i]) | np.where(new == 1, bits[i], 0)
-        new_scores = score.local_many(np.concatenate([i, j]), np.concatenate([mask_i, mask_j])).reshape(2, k)
-        delta = new_scores.sum(axis=0) - node_scores[rows, i] - node_scores[rows, j]
-        with np.errstate(invalid="ignore"):
-            accept = ~cyclic & np.isfinite(delta) & (np.log(rng.random(k)) < delta)
-        if accept.any():
-            a = np.flatnonzero(accept)
-            adj[a] = cleared[a]
-            adj[a, i[a], j[a]] = new[a] == 1
-            adj[a, j[a], i[a]] = new[a] == 2
-            masks[a, i[a]] = mask_i[a]
-            masks[a, j[a]] = mask_j[a]
-            node_scores[a, i[a]] = new_scores[0, a]
-            node_scores[a, j[a]] = new_scores[1, a]
-            accepted += accept
-        done = step + 1
-        if step >= keep_from and (step - keep_from) % thin == 0:
-            kept_adj.append(adj.copy())
-            kept_score.append(node_scores.sum(axis=1))
-            kept_time.append(time.perf_counter() - t0)
-        if step % 256 == 255:
-            bar.update(256)
-    bar.close()
-    seconds = time.perf_counter() - t0
-    samples = np.stack(kept_adj, axis=1) if kept_adj else np.zeros((k, 0, d, d), dtype=bool)
-    log_scores = np.stack(kept_score, axis=1) if kept_score else np.zeros((k, 0))
-    times = np.asarray(kept_time)
-    all_samples = all_scores = all_times = None
-    if burn_in is None:  # drop the first half of what was kept
-        all_samples, all_scores, all_times = samples, log_scores, times
-        half = samples.shape[1] // 2
-        samples, log_scores, times = samples[:, half:], log_scores[:, half:], times[half:]
-    if samples.shape[1] == 0:
-        raise ValueError("n_steps/time_budget: no draws kept after burn-in; run longer or thin less")
-    r_edges = split_r_hat(samples.reshape(k, samples.shape[1], d * d)).reshape(d, d)
-    r_score = float(split_r_hat(log_scores[:, :, None])[0])
-    return MCMCResult(
-        samples,
-        log_scores,
-        accepted / max(done, 1),
-        r_edges,
-        r_score,
-        done,
-        seconds,
-        times,
-        all_samples,
-        all_scores,
-        all_times,
+    run = run_chains(
+        kernel,
+        state,
+        n_steps=n_steps,
+        burn_in=0 if burn_in is None else burn_in,
+        thin=thin,
+        seed=seed,
+        time_budget=time_budget,
+        progress=progress,
+        desc="structure MCMC",
     )
+    all_run = None
+    if burn_in is None:  # drop the first half of what was kept
+        all_run, run = run, run.drop_first_half()
+    if run.positions.shape[1] == 0:
+        raise ValueError("n_steps/time_budget: no draws kept after burn-in; run longer or thin less")
+    return MCMCResult.from_run(run, all_run)

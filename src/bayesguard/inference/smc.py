@@ -3,8 +3,9 @@
 Particles ``G_i`` with log-weights ``w_i`` approximate ``p(G | D_t)``. When rows arrive, the exact
 update is a reweighting, ``w_i += log p(G_i | D_{t+1}) - log p(G_i | D_t)`` (the structure score is
 exact; no sampler is involved). When the effective sample size falls below ``ess_frac * n``, the
-particles are resampled (systematic resampling) and each is moved by a few structure-MCMC steps that
-leave ``p(G | D_{t+1})`` invariant, so the set recovers diversity without retraining any sampler.
+particles are resampled (systematic resampling) and each is moved by a few steps of the edge-flip kernel
+of structure MCMC (:mod:`.kernels`) on ``p(G | D_{t+1})``, which leave it invariant, so the set recovers
+diversity without retraining any sampler.
 """
 
 from __future__ import annotations
@@ -14,8 +15,10 @@ from typing import NamedTuple
 import numpy as np
 from scipy.special import logsumexp
 
+from .._validate import positive_int
 from ..theories.causal.structure import StructureScore
-from .mcmc import structure_mcmc
+from .driver import advance
+from .kernels import DecomposableTarget, LocalScore, edge_flip
 
 
 class SMCState(NamedTuple):
@@ -39,6 +42,22 @@ def systematic_resample(log_weights: np.ndarray, rng: np.random.Generator) -> np
     return np.minimum(np.searchsorted(np.cumsum(w), positions), n - 1)
 
 
+def move_particles(
+    score: LocalScore, particles: np.ndarray, n_steps: int, seed: int | np.random.Generator
+) -> np.ndarray:
+    """``(n, d, d)`` acyclic graphs, each moved by ``n_steps`` steps of the edge-flip kernel on the
+    decomposable posterior ``score`` (which they leave invariant) -> ``(n, d, d)``.
+
+    A particle of posterior mass 0 moves to the first finite proposal it meets.
+    """
+    n_steps = positive_int(n_steps, "move_steps")
+    kernel = edge_flip(DecomposableTarget(score))
+    start = kernel.init(particles, field="particles")
+    rng = seed if isinstance(seed, np.random.Generator) else np.random.default_rng(seed)
+    moved, _ = advance(kernel, start, rng, n_steps)
+    return moved.adj
+
+
 def smc_update(
     state: SMCState,
     score: StructureScore,
@@ -56,16 +75,7 @@ def smc_update(
     new = SMCState(state.particles, lw, score)
     if new.ess >= ess_frac * lw.shape[0] and not force_move:
         return new, False
+    move_steps = positive_int(move_steps, "move_steps")
     idx = systematic_resample(lw, rng)
-    run = structure_mcmc(
-        score,
-        n_chains=idx.size,
-        n_steps=move_steps,
-        burn_in=move_steps - 1,
-        thin=1,
-        seed=int(rng.integers(2**31)),
-        init=state.particles[idx],
-        progress=False,
-    )
-    moved = run.samples[:, -1]
+    moved = move_particles(score, state.particles[idx], move_steps, int(rng.integers(2**31)))
     return SMCState(moved, np.full(idx.size, -np.log(idx.size)), score), True

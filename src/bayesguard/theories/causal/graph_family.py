@@ -25,11 +25,11 @@ import numpy as np
 from ..._validate import positive_int
 from ...datasets.tables import Table
 from ...graphs.dag import is_acyclic
-from .family import CausalData
 from .harm import HarmSpec
 from .human import HumanTheory
 from .interventional import InterventionalBDeuScore, InterventionalBGeScore
 from .linear_gaussian import LinearGaussianTheories, log_likelihood
+from .observations import CausalData
 from .prior import StructurePrior, resolve_prior
 from .scores import BDeuScore, BGeScore
 from .structure import StructureScore
@@ -190,7 +190,8 @@ class CausalFamily:
             return self.as_theories(adj)
         if self.spec.discrete:
             raise ValueError(
-                f"human theory {theory.name!r}: a discrete family takes people's graphs; drop the coefficients"
+                f"human theory {theory.name!r}: a discrete family takes people's graphs; "
+                "drop the coefficients"
             )
         if len(self.points) >= 127:
             raise ValueError("human theories: at most 127 full SCMs per family")
@@ -245,11 +246,13 @@ class CausalFamily:
 
     def harm_prob(self, theories: np.ndarray, context: Any = None, action: int | None = None) -> np.ndarray:
         """``P(harm | context, do(action), theory, D)``: ``(n, n_actions)`` (or ``(n,)`` for one action)."""
-        from ..base import select_action
+        from ..._validate import action_index
         from .graph_harm import harm_model
 
-        out = harm_model(self, self.as_theories(theories)).harm(context)
-        return select_action(out, action, self.n_actions)
+        model = harm_model(self, self.as_theories(theories))
+        if action is None:
+            return model.harm(context)
+        return model.harm(context, [action_index(action, self.n_actions)])[:, 0]
 
     def describe(self, theory: np.ndarray) -> str:
         """The graph's edges, e.g. ``{valve->pressure, ambient->pressure}``; a point theory also shows
@@ -319,24 +322,15 @@ class CausalFamily:
     def move(self, theories: np.ndarray, steps: int, seed: int) -> np.ndarray:
         """Each theory's graph moved by ``steps`` structure-MCMC steps that leave this family's posterior
         invariant (the SMC move); people's SCMs are kept as they are."""
-        from ...inference.mcmc import structure_mcmc
+        from ...inference.smc import move_particles
 
         th = self.as_theories(theories)
         graph = self.point_ids(th) < 0
         if not graph.any():
             return th
-        run = structure_mcmc(
-            self.score,
-            n_chains=int(graph.sum()),
-            n_steps=steps,
-            burn_in=steps - 1,
-            thin=1,
-            seed=seed,
-            init=self.adjacency(th[graph]),
-            progress=False,
-        )
+        moved = move_particles(self.score, self.adjacency(th[graph]), steps, seed)
         out = th.copy()
-        out[graph] = self.as_theories(run.samples[:, -1])
+        out[graph] = self.as_theories(moved)
         return out
 
     def explain(self, theories: np.ndarray, weights: np.ndarray, witness: int, action: int) -> str:
