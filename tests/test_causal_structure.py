@@ -7,6 +7,7 @@ import math
 import numpy as np
 import pytest
 
+from bayesguard.datasets import sample_linear_gaussian_scm
 from bayesguard.graphs.compare import compare_to_exact, jensen_shannon
 from bayesguard.graphs.dag import enumerate_dags, reaches, transitive_closure
 from bayesguard.inference.mcmc import split_r_hat, structure_mcmc
@@ -227,3 +228,20 @@ def test_from_table_counts_unused_categorical_levels_in_the_bdeu_arities():
     plain = StructureScore.from_table(declared.assign(b=b), "discrete")
     assert plain.scorer.arities.tolist() == [2, 2]
     assert abs(plain.scorer.local(1, 0) - score.scorer.local(1, 0)) > 0.1
+
+
+def test_mcmc_posterior_measured_against_the_exact_one_is_an_estimate_not_a_bound():
+    from bayesguard.graphs.compare import with_measured_error
+
+    scm = sample_linear_gaussian_scm(3, 80, 2, seed=3)
+    score = StructureScore(BGeScore(scm.data))
+    exact = exact_structure_posterior(score)
+    run = structure_mcmc(score, n_chains=4, n_steps=3000, seed=0, progress=False)
+    measured = with_measured_error(run.posterior(), exact)
+    err = measured.sampler_error
+    assert err.known and not err.is_bound and "empirical" in err.how
+    # the measured TV is the L1 gap of the pooled frequencies, computed here by counting
+    keys = (exact.theories.reshape(exact.n_theories, -1) * (1 << np.arange(9))).sum(1)
+    drawn = (run.posterior().theories.reshape(-1, 9) * (1 << np.arange(9))).sum(1)
+    freq = np.array([(drawn == k).mean() for k in keys])
+    assert err.tv == pytest.approx(0.5 * np.abs(freq - exact.probs).sum(), abs=1e-12)

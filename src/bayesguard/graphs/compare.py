@@ -8,7 +8,7 @@ from __future__ import annotations
 import numpy as np
 from scipy.special import rel_entr
 
-from ..posterior import Posterior
+from ..posterior import Posterior, SamplerError
 from .keys import graph_keys
 from .markov import edge_marginals
 
@@ -53,3 +53,18 @@ def compare_to_exact(exact: Posterior, approx: Posterior) -> dict[str, float]:
     rmse = float(np.sqrt(np.mean((a - b) ** 2)))
     corr = float(np.corrcoef(a, b)[0, 1]) if a.std() > 0 and b.std() > 0 else float("nan")
     return {"jsd": jensen_shannon(exact.probs, q), "edge_rmse": rmse, "edge_pearson": corr}
+
+
+def with_measured_error(approx: Posterior, exact: Posterior) -> Posterior:
+    """``approx`` carrying its total-variation distance to the enumerated posterior ``exact``.
+
+    For sampled draws it is the TV of their empirical frequencies, which includes sampling noise (and an
+    MCMC chain's draws are correlated): an estimate, recorded as such, not a bound. (A GFlowNet's exact
+    sampler law gives a bound instead: :meth:`~bayesguard.inference.gflownet.DAGGFlowNet.posterior`.)
+    """
+    tv = float(0.5 * np.abs(distribution_on(exact, approx) - exact.probs).sum())
+    if approx.is_exact:
+        err = SamplerError(min(tv, 1.0), "exact law against the enumerated posterior", True)
+    else:
+        err = SamplerError(min(tv, 1.0), "empirical frequencies against the enumerated posterior", False)
+    return approx.with_provenance(sampler_error=err)

@@ -90,12 +90,16 @@ class SuggestConfig:
 
     Attributes:
         top: the most probable members of the cautious set that the information gain is computed over.
+        eig_samples: Monte Carlo draws per theory when the information gain has no closed form
+            (a linear-Gaussian outcome).
     """
 
     top: int = 32
+    eig_samples: int = 64
 
     def __post_init__(self) -> None:
         positive_int(self.top, "suggest_top")
+        positive_int(self.eig_samples, "eig_samples")
 
 
 @dataclass(frozen=True)

@@ -58,7 +58,8 @@ def suggestion(guard: Any, prep: Prepared, ev: Evaluation, decision: np.ndarray,
     fam = guard.family
     if hasattr(fam, "information_gain"):
         theories = guard.posterior.theories[prep.first[top]]
-        gains = [fam.information_gain(theories, w, e, context, guard._rng) for e in safe]  # a few actions
+        n = guard.suggest.eig_samples
+        gains = [fam.information_gain(theories, w, e, context, guard._rng, n_samples=n) for e in safe]
         what = "its outcome"
     else:  # the harm event itself is the observation: I(H; theory) under this action
         _, epistemic, _ = uncertainty_split(w, ev.harm_distinct[top])

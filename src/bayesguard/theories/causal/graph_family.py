@@ -285,12 +285,19 @@ class CausalFamily:
         return predictive_model(self, self.as_theories(theories), rng)
 
     def information_gain(
-        self, theories: np.ndarray, weights: np.ndarray, action: int, context: Any, rng: np.random.Generator
+        self,
+        theories: np.ndarray,
+        weights: np.ndarray,
+        action: int,
+        context: Any,
+        rng: np.random.Generator,
+        n_samples: int = 64,
     ) -> float:
-        """Bits about which of ``theories`` holds, from one run of ``action`` in ``context``."""
+        """Bits about which of ``theories`` holds, from one run of ``action`` in ``context``
+        (``n_samples`` Monte Carlo draws per theory where there is no closed form)."""
         from .graph_harm import information_gain
 
-        return information_gain(self, self.as_theories(theories), weights, action, context, rng)
+        return information_gain(self, self.as_theories(theories), weights, action, context, rng, n_samples)
 
     def search(
         self,
