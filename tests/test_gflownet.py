@@ -1,4 +1,5 @@
-"""DAG-GFlowNet: environment invariants, the exact sampler distribution vs sampling, training vs the exact
+"""DAG-GFlowNet: environment invariants, the typed transitions and the pure MDB loss (against its
+definition), the training loop, the exact sampler distribution vs sampling, training vs the exact
 posterior, constraints, save/load (pickle-free, validated), bounded sampling."""
 
 from __future__ import annotations
@@ -17,9 +18,15 @@ from bayesguard.inference.gflownet import (  # noqa: E402
     DAGGFlowNet,
     EdgePolicy,
     GFlowNetConfig,
+    Transitions,
+    mdb_loss,
+    mdb_residuals,
     sampler_distribution,
+    train_loop,
 )
-from bayesguard.inference.gflownet.train import draw_actions, policy_shapes  # noqa: E402
+from bayesguard.inference.gflownet.buffer import ReplayBuffer  # noqa: E402
+from bayesguard.inference.gflownet.persistence import policy_shapes  # noqa: E402
+from bayesguard.inference.gflownet.sampling import draw_actions  # noqa: E402
 from bayesguard.posterior import Posterior  # noqa: E402
 from bayesguard.theories.causal.prior import StructurePrior  # noqa: E402
 from bayesguard.theories.causal.scores import BGeScore  # noqa: E402
@@ -63,6 +70,153 @@ def test_env_random_walks_keep_closure_scores_and_acyclicity():
             g = s.adj[k].copy()
             g[i, j] = True
             assert not is_acyclic(g[None])[0]
+
+
+def explored_batch(n=64, huber_delta=1.0):
+    """A fixed batch: d = 4 with a required edge 0 -> 1 (so P_B counts only the other edges) and a
+    forbidden one, transitions from 30 exploration steps, an untrained policy of seed 0."""
+    prior = StructurePrior.make(4, required=[(0, 1)], forbidden=[(2, 3)])
+    score = make_score(4, prior=prior)
+    config = GFlowNetConfig(seed=0, hidden=16, warmup=10**6, n_envs=32, huber_delta=huber_delta)
+    model = DAGGFlowNet(score, config)
+    for _ in range(30):
+        model._explore()
+    return score, model, model.buffer.sample(n, np.random.default_rng(7))
+
+
+def huber(r, delta):
+    a = np.abs(r)
+    return np.where(a <= delta, 0.5 * r**2, delta * (a - 0.5 * delta))
+
+
+def test_buffer_returns_typed_transitions():
+    score, model, t = explored_batch(n=50)
+    assert isinstance(t, Transitions) and t.batch_size == 50 and t.stop == 16
+    assert t.check() is t
+    assert t.adj.shape == t.adj_next.shape == (50, 4, 4) and t.valid.shape == t.valid_next.shape == (50, 17)
+    assert t.action.dtype == np.int64 and t.delta.dtype == np.float64 and t.n_backward.dtype == np.int64
+    i, j = np.divmod(t.action, 4)
+    rows = np.arange(50)
+    assert not t.adj[rows, i, j].any() and t.adj_next[rows, i, j].all()
+    assert (t.adj_next.sum(axis=(1, 2)) == t.adj.sum(axis=(1, 2)) + 1).all()
+    assert t.valid[rows, t.action].all() and t.valid[:, -1].all() and t.valid_next[:, -1].all()
+    # fields against their definitions: the reward change, the removable edges, the masks of G'
+    np.testing.assert_allclose(
+        t.delta, score.log_posterior(t.adj_next) - score.log_posterior(t.adj), atol=1e-9
+    )
+    np.testing.assert_array_equal(t.n_backward, t.adj_next.sum(axis=(1, 2)) - 1)
+    np.testing.assert_array_equal(t.valid_next, model.env.valid_actions(model.env.from_adjacency(t.adj_next)))
+    tt = t.to_tensors()
+    assert isinstance(tt, Transitions) and all(isinstance(f, torch.Tensor) for f in tt)
+    assert tt.adj.dtype == torch.bool and tt.delta.dtype == torch.float64 and tt.batch_size == 50
+    with pytest.raises(ValueError, match=r"transitions\.valid_next: expected shape \(50, 17\)"):
+        t._replace(valid_next=t.valid_next[:, :-1]).check()
+
+
+def test_mdb_loss_equals_the_former_computation_and_its_definition():
+    """``mdb_loss(policy, transitions)`` is bit-for-bit the computation the former ``DAGGFlowNet.loss``
+    method did on the same batch (one forward pass over ``[G; G']``, float64 residual in the same order),
+    and agrees with the modified detailed-balance residual written from its definition, graph by graph,
+    with rewards from the structure score and P_B = 1 / (edges of G' not required by the prior)."""
+    delta_h = 0.5  # both branches of the Huber loss are used
+    score, model, t = explored_batch(huber_delta=delta_h)
+    policy, n, stop = model.policy, t.batch_size, 16
+    loss = mdb_loss(policy, t, huber_delta=delta_h)
+    assert loss.dtype == torch.float64 and loss.shape == ()
+    assert torch.equal(loss, model.loss(t))
+
+    # the former method, as it was written (batch fields as NumPy arrays)
+    logp = policy(
+        torch.from_numpy(np.concatenate([t.adj, t.adj_next])),
+        torch.from_numpy(np.concatenate([t.valid, t.valid_next])),
+    )
+    lp_t, lp_next = logp[:n], logp[n:]
+    n_required = 1
+    log_pb = -torch.log(torch.from_numpy(t.adj_next.sum(axis=(1, 2)) - n_required).double())
+    residual = (
+        torch.from_numpy(t.delta)
+        + log_pb
+        + lp_t[:, stop].double()
+        - lp_t.gather(1, torch.from_numpy(t.action)[:, None])[:, 0].double()
+        - lp_next[:, stop].double()
+    )
+    former = torch.nn.functional.huber_loss(residual, torch.zeros_like(residual), delta=delta_h)
+    assert torch.equal(loss, former)
+    assert torch.equal(mdb_residuals(policy, t), residual)
+
+    # the definition, one graph at a time: log R(G') + log P_B(G|G') + log P_F(stop|G)
+    #                                     - log R(G) - log P_F(G'|G) - log P_F(stop|G')
+    with torch.no_grad():
+        r = []
+        for b in range(n):
+            lf = policy(torch.from_numpy(t.adj[b : b + 1]), torch.from_numpy(t.valid[b : b + 1]))[0].double()
+            ln = policy(torch.from_numpy(t.adj_next[b : b + 1]), torch.from_numpy(t.valid_next[b : b + 1]))
+            log_r = score.log_posterior(np.stack([t.adj[b], t.adj_next[b]]))
+            removable = int((t.adj_next[b] & ~model.env.start_adj).sum())
+            r.append(
+                log_r[1]
+                - np.log(removable)
+                + float(lf[stop])
+                - log_r[0]
+                - float(lf[t.action[b]])
+                - float(ln[0, stop])
+            )
+    r = np.array(r)
+    assert (np.abs(r) > delta_h).any() and (np.abs(r) <= delta_h).any()
+    np.testing.assert_allclose(residual.detach().numpy(), r, rtol=1e-6, atol=1e-6)
+    assert float(loss.detach()) == pytest.approx(float(huber(r, delta_h).mean()), rel=1e-6, abs=1e-9)
+
+
+def test_mdb_loss_target_policy_gives_the_same_value_without_its_gradient():
+    import copy
+
+    _, model, t = explored_batch()
+    target = copy.deepcopy(model.policy)
+    loss = mdb_loss(model.policy, t.to_tensors(), target)
+    torch.testing.assert_close(loss, mdb_loss(model.policy, t), rtol=1e-6, atol=1e-9)
+    loss.backward()
+    assert all(p.grad is None for p in target.parameters())
+    assert all(p.grad is not None for p in model.policy.parameters())
+
+
+def test_training_loop_is_independent_of_the_loss_and_the_environment():
+    """``train_loop`` only alternates explore / a gradient step when a batch is ready: here a toy
+    quadratic loss and a fake buffer that warms up after 3 explorations."""
+    w = torch.nn.Parameter(torch.tensor([4.0]))
+    opt = torch.optim.SGD([w], lr=0.1)
+    explored = []
+    seen = []
+
+    def next_batch():
+        return "batch" if len(explored) > 3 else None
+
+    def loss_fn(batch):
+        seen.append(batch)
+        return (w**2).sum()
+
+    state = train_loop(lambda: explored.append(1), next_batch, loss_fn, opt, steps=20, progress=False)
+    assert state.steps == 20 and len(seen) == 20 and len(explored) == 23
+    assert float(w.detach()) == pytest.approx(4.0 * 0.8**20) and state.recent_loss > 0 and state.seconds > 0
+    checkpoints = []
+
+    def checkpoint(st):
+        checkpoints.append(st.steps)
+
+    batch = lambda: "b"  # noqa: E731
+    train_loop(lambda: None, batch, loss_fn, opt, steps=5, progress=False, checkpoint=checkpoint, every=0)
+    assert checkpoints == [1, 2, 3, 4, 5]
+    with pytest.raises(ValueError, match="steps/seconds"):
+        train_loop(lambda: None, lambda: None, loss_fn, opt, progress=False)
+
+
+def test_replay_buffer_is_a_ring():
+    buf = ReplayBuffer(2, capacity=3)
+    adj = np.zeros((5, 2, 2), dtype=bool)
+    valid = np.ones((5, 5), dtype=bool)
+    buf.add(adj, valid, np.array([1, 1, 2, 2, 1]), np.arange(5.0), valid, np.ones(5, np.int64))
+    assert buf.size == 3 and sorted(buf.delta.tolist()) == [2.0, 3.0, 4.0]
+    t = buf.sample(10, np.random.default_rng(0))
+    assert set(t.delta.tolist()) <= {2.0, 3.0, 4.0} and t.adj_next.sum() == 10
 
 
 def test_sampler_distribution_matches_sampling_frequencies():
@@ -338,7 +492,7 @@ def test_explore_stop_bounds_exploration_length():
     model = DAGGFlowNet(score, GFlowNetConfig(seed=0, explore_stop=0.5, warmup=10**6, n_envs=256))
     for _ in range(200):
         model._explore()
-    edges = model.buffer.n_edges_next[: model.buffer.size]
+    edges = model.buffer.n_backward[: model.buffer.size]  # = edges of G' (no required edge)
     frac = np.mean(edges <= 3)
     se = np.sqrt(0.875 * 0.125 / edges.size)  # stationary law: depth k with probability 2^-(k+1)
     assert abs(frac - 0.875) < 5 * se + 0.005  # + the start-up transient (all trajectories begin empty)

@@ -1,10 +1,20 @@
 """DAG-GFlowNet (Deleu et al., UAI 2022): an amortised sampler of DAGs with probability ∝ prior × likelihood.
 
+Separated as in torchgfn (environment / states, estimators, losses, training loop):
+
 - :mod:`.env`: the state space (DAGs built one edge at a time; acyclicity masks from an incrementally
   updated transitive closure), vectorised over many graphs at once;
 - :mod:`.policy`: the forward policy network ``P_F(add i->j | G)`` and ``P_F(stop | G)``;
-- :mod:`.train`: the modified detailed-balance loss on transitions from a replay buffer, filled
-  off-policy by an epsilon-uniform exploration policy; save / load; sampling;
+- :mod:`.transitions`: :class:`Transitions`, a typed batch of edge additions ``G -> G'``;
+- :mod:`.buffer`: the replay buffer (bit-packed) that stores transitions and samples batches of them;
+- :mod:`.explore`: the off-policy epsilon-uniform behaviour policy that fills the buffer;
+- :mod:`.loss`: :func:`mdb_loss`, the modified detailed-balance loss, a pure function of a policy and
+  a transition batch;
+- :mod:`.trainer`: the training loop (exploration, then a gradient step on a buffered batch);
+- :mod:`.sampling`: bounded sampling of graphs from the forward policy;
+- :mod:`.persistence`: validated, pickle-free save / load;
+- :mod:`.train`: :class:`DAGGFlowNet`, all of the above behind one object; :mod:`.config`: its
+  :class:`GFlowNetConfig`;
 - :mod:`.exact`: for ``d <= 5``, the exact distribution over graphs the trained sampler induces (a sum
   over construction orders by dynamic programming), to measure it against the exact posterior with no
   sampling noise.
@@ -12,9 +22,23 @@
 Needs PyTorch (the ``gfn`` extra).
 """
 
+from .config import GFlowNetConfig
 from .env import DAGEnv
 from .exact import sampler_distribution
+from .loss import mdb_loss, mdb_residuals
 from .policy import EdgePolicy
-from .train import DAGGFlowNet, GFlowNetConfig
+from .train import DAGGFlowNet
+from .trainer import train_loop
+from .transitions import Transitions
 
-__all__ = ["DAGEnv", "DAGGFlowNet", "EdgePolicy", "GFlowNetConfig", "sampler_distribution"]
+__all__ = [
+    "DAGEnv",
+    "DAGGFlowNet",
+    "EdgePolicy",
+    "GFlowNetConfig",
+    "Transitions",
+    "mdb_loss",
+    "mdb_residuals",
+    "sampler_distribution",
+    "train_loop",
+]

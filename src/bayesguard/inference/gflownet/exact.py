@@ -15,7 +15,8 @@ import torch
 from ...graphs.dag import enumerate_dags
 from ...graphs.keys import graph_keys
 from ...posterior import SamplerError
-from .train import DAGGFlowNet, policy_probabilities
+from .sampling import policy_probabilities
+from .train import DAGGFlowNet
 
 
 @torch.no_grad()
