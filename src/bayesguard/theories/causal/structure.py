@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from ...graphs.dag import enumerate_dags, parent_masks
+from ...graphs.dag import parent_masks
 from ...posterior import Posterior
 from .prior import StructurePrior
 from .scores import LocalScore, ScoreCache
@@ -86,11 +86,8 @@ class StructureScore:
 
 
 def exact_structure_posterior(score: StructureScore) -> Posterior:
-    """The exact posterior over every DAG on ``d <= 5`` nodes (29,281 DAGs at ``d = 5``).
+    """The exact posterior over every DAG on ``d <= 5`` nodes: see
+    :func:`bayesguard.inference.exact.exact_structure_posterior` (enumeration lives with the samplers)."""
+    from ...inference.exact import exact_structure_posterior as enumerate_posterior
 
-    Returns:
-        a :class:`Posterior` of kind ``"exact"`` whose theories are ``(n_dags, d, d)`` bool adjacency
-        matrices in the order of :func:`enumerate_dags`.
-    """
-    dags = enumerate_dags(score.d)
-    return Posterior.from_log_weights(dags, score.log_posterior(dags), "exact", FAMILY)
+    return enumerate_posterior(score)
