@@ -79,13 +79,10 @@ def prepare(family: Any, posterior: Posterior, n_mc: int, rng: np.random.Generat
     th = posterior.theories
     drawn = posterior.from_posterior
     live = drawn & np.isfinite(posterior.log_weights)
-    score_all = None
-    if hasattr(family, "log_score") and (~drawn).any():
-        score_all = np.full(th.shape[0], -np.inf)
-        score_all[~drawn] = family.log_score(th[~drawn])
-        live |= ~drawn & np.isfinite(score_all)
-    elif (~drawn).any():
-        live |= ~drawn
+    added = np.flatnonzero(~drawn)  # search finds and people's theories: kept unless ruled out
+    if added.size:
+        scorable = hasattr(family, "log_score")
+        live[added] = np.isfinite(family.log_score(th[added])) if scorable else True
     live = np.flatnonzero(live)
     tl = th[live]
     _, local, inverse = np.unique(_keys(family, tl), return_index=True, return_inverse=True)
