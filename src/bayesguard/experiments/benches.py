@@ -19,6 +19,7 @@ from .registry import NeedsExtra, Option, common_options, floats, ints, positive
 from .report import Plot, Result, Table, col, pm
 
 _samplers = subset_of(("gflownet", "mcmc"), "gflownet and/or mcmc, comma-separated")
+_plant_samplers = subset_of(("dp", "mcmc", "gflownet"), "dp, mcmc and/or gflownet, comma-separated")
 _QUIET = Option("--quiet", "no progress bars", False)
 _GFN = "pip install 'bayesguard[gfn]'"
 
@@ -212,7 +213,12 @@ def structure_scale(args: argparse.Namespace) -> Result:
         Option("--steps", "steps per episode", 60, positive),
         Option("--d", "variables, 8 to 15", 8, positive),
         Option("--threshold", "the harm threshold C", 0.05, float),
-        Option("--samplers", "gflownet and/or mcmc, comma-separated", ["mcmc", "gflownet"], _samplers),
+        Option(
+            "--samplers",
+            "dp, mcmc and/or gflownet, comma-separated",
+            ["dp", "mcmc", "gflownet"],
+            _plant_samplers,
+        ),
         Option(
             "--truth",
             "the hidden orientation: valve -> pressure, pressure -> valve, or mixed over seeds",

@@ -20,7 +20,9 @@ episode of ``steps`` steps for every rule, all from the same start. Each step:
 Rules: ``none``; ``oracle`` (true harm <= C); ``posterior`` and ``cautious`` at several alpha (the
 ALLOW / REJECT / ASK of :class:`~bayesguard.guard.guard.Guard` with that rule);
 ``cautious+search``; ``cautious+human`` (the engineer's graph, valve -> pressure, as a human theory).
-Exact posteriors are out of reach at d >= 8 (7.8e11 DAGs at d = 8), so the samplers are MCMC and GFlowNet.
+Enumeration is out of reach at d >= 8 (7.8e11 DAGs at d = 8); the samplers are the exact DP's draws
+(``dp``: order-DP draws reweighted to the structure-modular posterior, see
+:mod:`~bayesguard.inference.dp_sampler`), structure MCMC and the GFlowNet.
 """
 
 from __future__ import annotations
@@ -38,6 +40,7 @@ from tqdm.auto import tqdm
 from ..guard.configs import BoundConfig, SearchConfig, UpdateConfig
 from ..guard.guard import Guard
 from ..guard.verdict import Decision
+from ..inference.dp_sampler import dp_posterior
 from ..inference.mcmc import structure_mcmc
 from ..posterior import Posterior
 from ..theories.causal.graph_family import CausalFamily
@@ -84,6 +87,7 @@ class PlantConfig:
     n_theories: int = 500
     mcmc_seconds: float = 20.0
     gfn_seconds: float = 60.0
+    dp_max_parents: int | None = None
     valve_pressure_prior: float = 0.002
     move_every: int = 10
     move_steps: int = 20
@@ -104,8 +108,12 @@ def plant_prior(world: PlantWorld, cfg: PlantConfig) -> StructurePrior:
 
 def _sample_graphs(
     sampler: str, score: StructureScore, cfg: PlantConfig, seed: int
-) -> tuple[np.ndarray, float]:
+) -> tuple[np.ndarray, np.ndarray | None, float]:
+    """``cfg.n_graphs`` graphs from ``sampler``, their log-weights (None: equal) and the seconds taken."""
     t0 = time.perf_counter()
+    if sampler == "dp":
+        post = dp_posterior(score, cfg.n_graphs, max_parents=cfg.dp_max_parents, seed=seed)
+        return post.theories, post.log_weights, time.perf_counter() - t0
     if sampler == "mcmc":
         run = structure_mcmc(
             score, n_chains=4, n_steps=10**9, thin=20, seed=seed, time_budget=cfg.mcmc_seconds, progress=False
@@ -121,10 +129,10 @@ def _sample_graphs(
         model.train(seconds=cfg.gfn_seconds, progress=False)
         graphs = model.sample(cfg.n_graphs, seed=seed)
     else:
-        raise ValueError(f"sampler: expected 'mcmc' or 'gflownet', got {sampler!r}")
+        raise ValueError(f"sampler: expected 'dp', 'mcmc' or 'gflownet', got {sampler!r}")
     rng = np.random.default_rng(seed)
     pick = rng.choice(graphs.shape[0], size=min(cfg.n_graphs, graphs.shape[0]), replace=False)
-    return graphs[pick], time.perf_counter() - t0
+    return graphs[pick], None, time.perf_counter() - t0
 
 
 class _Agent:
@@ -168,11 +176,19 @@ def make_guard(
     x0: np.ndarray,
     cfg: PlantConfig,
     seed: int,
+    log_weights: np.ndarray | None = None,
 ) -> Guard:
     """The one guard of an episode: a causal family on the observational rows, the sampled graphs as its
-    posterior, and the rule's settings; it follows the data with ``observe`` (no rebuilding)."""
+    posterior (weighted by ``log_weights`` when given: the DP sampler), and the rule's settings; it
+    follows the data with ``observe`` (no rebuilding)."""
     family = CausalFamily(world.spec, x0, plant_prior(world, cfg), seed=seed)
-    posterior = Posterior.from_samples(graphs, "causal-dag", method=sampler, independent=sampler != "mcmc")
+    if log_weights is not None:
+        method = "dp-weighted" if sampler == "dp" else sampler
+        posterior = Posterior.from_log_weights(graphs, log_weights, "weighted", "causal-dag", method=method)
+    else:
+        posterior = Posterior.from_samples(
+            graphs, "causal-dag", method=sampler, independent=sampler != "mcmc"
+        )
     return Guard(
         family,
         posterior,
@@ -195,13 +211,14 @@ def run_episode(
     cfg: PlantConfig,
     seed: int,
     sampler: str = "mcmc",
+    log_weights: np.ndarray | None = None,
 ) -> list[dict]:
-    """One episode of ``cfg.steps`` steps; one row per step."""
+    """One episode of ``cfg.steps`` steps; one row per step (``log_weights``: see :func:`make_guard`)."""
     rng = np.random.default_rng(seed + cfg.episode_seed_offset)
     spec = world.spec
     agent = _Agent(world, x0, cfg.epsilon, rng)
     guarded = rule.kind in ("posterior", "cautious")
-    guard = make_guard(world, rule, graphs, sampler, x0, cfg, seed) if guarded else None
+    guard = make_guard(world, rule, graphs, sampler, x0, cfg, seed, log_weights) if guarded else None
     rows = []
     for t in range(cfg.steps):
         ctx = world.context(rng)
@@ -262,7 +279,12 @@ def _task(args: tuple) -> list[dict]:
         world = PlantWorld.make(seed, cfg.d, truth)
         x0 = world.observe(cfg.n_obs, np.random.default_rng(seed))
         score = StructureScore(BGeScore(x0), plant_prior(world, cfg))
-        graphs, sample_s = _sample_graphs(sampler, score, cfg, seed)
+        graphs, log_w, sample_s = _sample_graphs(sampler, score, cfg, seed)
+        w = (
+            np.full(len(graphs), 1.0 / len(graphs))
+            if log_w is None
+            else np.exp(log_w - np.logaddexp.reduce(log_w))
+        )
         ia, ih = world.names.index("valve"), world.names.index("pressure")
         base = {
             "seed": seed,
@@ -270,12 +292,12 @@ def _task(args: tuple) -> list[dict]:
             "d": cfg.d,
             "valve_causes_pressure": int(truth),
             "sampler_seconds": sample_s,
-            "graphs_valve_to_pressure": float(graphs[:, ia, ih].mean()),
-            "graphs_pressure_to_valve": float(graphs[:, ih, ia].mean()),
+            "graphs_valve_to_pressure": float(w @ graphs[:, ia, ih]),
+            "graphs_pressure_to_valve": float(w @ graphs[:, ih, ia]),
         }
         out = []
         for rule in rules:
-            steps = run_episode(world, rule, graphs, x0, cfg, seed, sampler)
+            steps = run_episode(world, rule, graphs, x0, cfg, seed, sampler, log_w)
             out += [{**base, "rule": rule.name, **s} for s in steps]
         return out
 
