@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import numpy as np
 from scipy.special import rel_entr
+from scipy.stats import rankdata
 
 from ..posterior import Posterior, SamplerError
 from .keys import graph_keys
@@ -68,3 +69,14 @@ def with_measured_error(approx: Posterior, exact: Posterior) -> Posterior:
     else:
         err = SamplerError(min(tv, 1.0), "empirical frequencies against the enumerated posterior", False)
     return approx.with_provenance(sampler_error=err)
+
+
+def edge_auroc(marginals: np.ndarray, truth: np.ndarray) -> float:
+    """AUROC of ``(d, d)`` edge marginals against ``(d, d)`` true edges (off-diagonal; ties count 1/2)."""
+    off = ~np.eye(truth.shape[0], dtype=bool)
+    s, y = marginals[off], truth[off].astype(bool)
+    n_pos, n_neg = int(y.sum()), int((~y).sum())
+    if n_pos == 0 or n_neg == 0:
+        return float("nan")
+    ranks = rankdata(s)
+    return float((ranks[y].sum() - n_pos * (n_pos + 1) / 2) / (n_pos * n_neg))

@@ -141,3 +141,41 @@ class ParentSetTable:
         with np.errstate(divide="ignore"):
             total = np.log(np.exp(s - shift[:, None]).sum(axis=1)) + shift
         return total, self.masks[np.arange(self.d), s.argmax(axis=1)]
+
+
+class BoundedScore:
+    """A structure score restricted to in-degree at most ``max_parents``: ``local_many`` is ``-inf`` for
+    larger parent sets, so any sampler on it (edge-flip MCMC, the GFlowNet's rewards) targets the same
+    restricted posterior as the dynamic programmes with that bound.
+
+    Args:
+        score: a structure score (``d``, ``local_many``, ``prior``).
+        max_parents: the bound ``k``.
+    """
+
+    def __init__(self, score: Any, max_parents: int) -> None:
+        self.score = score
+        self.d = int(score.d)
+        self.max_parents = check_max_parents(max_parents, self.d)
+        self.prior = getattr(score, "prior", None)
+
+    @property
+    def names(self) -> tuple[str, ...]:
+        return self.score.names
+
+    @property
+    def cache(self) -> Any:
+        return self.score.cache
+
+    def local_many(self, nodes: np.ndarray, masks: np.ndarray) -> np.ndarray:
+        """``(m,)`` local score plus prior, ``-inf`` where the set has more than ``max_parents`` members."""
+        masks = np.asarray(masks, dtype=np.int64)
+        size = ((masks[:, None] >> np.arange(self.d, dtype=np.int64)) & 1).sum(axis=1)
+        out = np.asarray(self.score.local_many(nodes, masks), dtype=np.float64)
+        return np.where(size > self.max_parents, -np.inf, out)
+
+    def log_posterior(self, adj: np.ndarray) -> np.ndarray:
+        """``(n,)`` unnormalised log posterior of ``(n, d, d)`` graphs under the bound."""
+        a = np.asarray(adj, dtype=bool)
+        over = a.sum(axis=1).max(axis=1) > self.max_parents
+        return np.where(over, -np.inf, self.score.log_posterior(a))
