@@ -8,8 +8,9 @@ conditional probability tables from it for a batch of theories sharing one graph
 
 **Queries.** ``P(Y | do(A = a), X = x, theory)`` is a sum over the other variables of a product of
 factors: every node's table, except that an intervened node's table is replaced by a point mass (the
-mutilated graph) and each observed variable contributes an indicator. :func:`query` contracts the factors
-with ``numpy.einsum`` along an optimised order (that is variable elimination), batched over theories.
+mutilated graph) and each observed variable fixes its value. :func:`query` hands this to
+:func:`~.elimination.eliminate`: barren nodes pruned, intervened and observed variables sliced out of the
+tables, the rest summed out in a cached min-fill order, batched over theories.
 Theories with different graphs are grouped by graph; the loop runs over distinct graphs, never over
 theories.
 
@@ -19,12 +20,12 @@ Tables follow :class:`~.data.SyntheticDiscreteSCM`: ``cpts[j]`` is ``(m, q_j, r_
 
 from __future__ import annotations
 
-import string
 from collections.abc import Mapping
 from dataclasses import dataclass
 
 import numpy as np
 
+from .elimination import eliminate
 from .scores import BDeuScore
 
 
@@ -128,28 +129,7 @@ def query(
         raise ValueError(f"evidence: variable {min(set(do) & set(evidence))} is also intervened on")
     if target in evidence:
         raise ValueError(f"evidence: the target {target} is observed")
-    letters = string.ascii_letters[:d]
-    batch = "Z" if d < 52 else None
-    operands: list[np.ndarray] = []
-    subscripts: list[str] = []
-    for j in range(d):
-        if j in do:
-            point = np.zeros((theories.m, ar[j]))
-            point[:, do[j]] = 1.0
-            operands.append(point)
-            subscripts.append(batch + letters[j])
-            continue
-        parents = np.flatnonzero(theories.adj[:, j])
-        table = theories.cpts[j].reshape((theories.m, *ar[parents], ar[j]))
-        operands.append(table)
-        subscripts.append(batch + "".join(letters[i] for i in parents) + letters[j])
-    for var, val in evidence.items():
-        ind = np.zeros(ar[var])
-        ind[val] = 1.0
-        operands.append(ind)
-        subscripts.append(letters[var])
-    expr = ",".join(subscripts) + "->" + batch + letters[target]
-    joint = np.einsum(expr, *operands, optimize="greedy")  # (m, r_target)
+    joint = eliminate(theories.cpts, theories.adj, ar, do, evidence, [target])  # (m, r_target)
     total = joint.sum(axis=1, keepdims=True)
     if np.any(total <= 0):
         raise ValueError("evidence: has probability 0 under some theory")

@@ -24,14 +24,14 @@ it is made on the graph. Refusing the whole table would be simpler but would als
 every action with no directed path to the context.
 
 **Tabulated.** The context variables are discrete, so :class:`DiscreteHarmModel` computes the harm for
-*every* context configuration at once: one contraction (``numpy.einsum``, variable elimination) per
-distinct graph and action, with the harm and context variables left open. A check is then a table
-lookup. The loop runs over distinct graphs, never over theories.
+*every* context configuration at once: one contraction (:func:`~.elimination.eliminate`: barren nodes
+pruned, a min-fill order, cached per structure) per distinct graph and action, with the harm and context
+variables left open. A check is then a table lookup. The loop runs over distinct graphs, never over
+theories.
 """
 
 from __future__ import annotations
 
-import string
 from collections.abc import Sequence
 
 import numpy as np
@@ -39,6 +39,7 @@ import numpy as np
 from ...graphs.dag import is_acyclic, transitive_closure
 from ...graphs.keys import unique_graphs
 from .discrete import posterior_mean_cpts
+from .elimination import eliminate
 from .harm import HarmSpec
 from .scores import BDeuScore
 
@@ -63,25 +64,14 @@ def mutilated_joint(
         arities: ``(d,)`` states per variable.
         do: ``{variable index: code}`` interventions (their tables become point masses).
         keep: the variables left open, in output order.
+
+    Only the ancestors of ``keep`` in the mutilated graph are contracted (:mod:`.elimination`).
     """
     d = adj.shape[0]
     if d > 52:
         raise ValueError("theories: exact discrete queries support at most 52 variables")
-    letters = string.ascii_letters[:d]
-    operands: list[np.ndarray] = []
-    subscripts: list[str] = []
-    for j in range(d):
-        if j in do:
-            point = np.zeros(arities[j])
-            point[do[j]] = 1.0
-            operands.append(point)
-            subscripts.append(letters[j])
-            continue
-        parents = np.flatnonzero(adj[:, j])
-        operands.append(cpts[j].reshape((*arities[parents], arities[j])))
-        subscripts.append("".join(letters[i] for i in parents) + letters[j])
-    expr = ",".join(subscripts) + "->" + "".join(letters[k] for k in keep)
-    return np.einsum(expr, *operands, optimize="greedy")
+    joint = eliminate([t[None] for t in cpts], adj, arities, do, {}, keep)  # (1, *arities[keep])
+    return joint[0]
 
 
 def descendant_context(closure: np.ndarray, do: Sequence[int], ctx: Sequence[int]) -> tuple[int, int] | None:
