@@ -5,6 +5,9 @@ graph: ``P_T(G) = P_reach(G) * P_F(stop | G)`` with ``P_reach(start) = 1`` and
 ``P_reach(G') = sum_{G -> G'} P_reach(G) P_F(G' | G)``. States are processed in order of edge count, and
 every layer is one array update, so the error of the sampler against the exact posterior is measured with
 no sampling noise.
+
+With masks (candidate parents, an in-degree bound; see :mod:`.env`) only the DAGs within them are
+reachable, and the target is the posterior restricted to them (:func:`target_distribution`).
 """
 
 from __future__ import annotations
@@ -32,7 +35,7 @@ def sampler_distribution(model: DAGGFlowNet) -> np.ndarray:
     order = np.argsort(keys)
     sorted_keys = keys[order]
     start = env.start_adj
-    reachable = np.all(dags >= start, axis=(1, 2)) & ~np.any(dags & env.forbidden, axis=(1, 2))
+    reachable = env.within(dags)  # the prior's required / forbidden edges and the masks
     states = env.from_adjacency(dags)
     valid = env.valid_actions(states)
     valid[~reachable] = False
@@ -58,12 +61,43 @@ def sampler_distribution(model: DAGGFlowNet) -> np.ndarray:
     return reach * probs[:, -1]
 
 
-def measured_error(model: DAGGFlowNet) -> SamplerError:
-    """The sampler's exact total-variation distance to the exact posterior (``d <= 5``): a bound on the
-    error of its i.i.d. draws, with no sampling noise (both laws are enumerated)."""
-    from ...marginal.montecarlo import sampler_tv_exact
+def target_distribution(model: DAGGFlowNet) -> tuple[np.ndarray, float]:
+    """The law the sampler is trained towards, over :func:`enumerate_dags` (``d <= 5``), and the
+    posterior mass the masks exclude: ``((n_dags,) probabilities, excluded mass in [0, 1])``.
+
+    Without masks it is the exact posterior (excluded mass 0); with masks, the exact posterior restricted
+    to the DAGs within them (:meth:`~.env.DAGEnv.within`) and renormalised.
+
+    Raises:
+        ValueError: the masks leave no DAG of positive posterior probability.
+    """
     from ...theories.causal.structure import exact_structure_posterior
 
-    q = sampler_distribution(model)
     p = exact_structure_posterior(model.score).probs
-    return SamplerError(sampler_tv_exact(q, p), "exact sampler law against the enumerated posterior", True)
+    inside = model.env.within(enumerate_dags(model.d))
+    kept = float(p[inside].sum())
+    if not kept > 0:
+        raise ValueError("candidates/max_parents: no DAG within the masks has positive posterior probability")
+    return np.where(inside, p, 0.0) / kept, float(p[~inside].sum())
+
+
+def measured_error(model: DAGGFlowNet) -> SamplerError:
+    """The sampler's exact total-variation distance to its target (``d <= 5``): a bound on the error of
+    its i.i.d. draws, with no sampling noise (both laws are enumerated).
+
+    The target is the exact posterior, or with masks the posterior restricted to the DAGs within them
+    (:func:`target_distribution`); the error's ``how`` then says so and gives the mass the masks exclude,
+    which this distance does not count."""
+    from ...marginal.montecarlo import sampler_tv_exact
+
+    q = sampler_distribution(model)
+    p, excluded = target_distribution(model)
+    how = "exact sampler law against the enumerated posterior"
+    masks = ["candidate parents"] if model.candidates is not None else []
+    masks += [f"at most {model.max_parents} parents"] if model.max_parents is not None else []
+    if masks:
+        how += (
+            f" restricted to the DAGs within the masks ({', '.join(masks)}); the masks exclude posterior "
+            f"mass {excluded:.3g}, not counted in this distance"
+        )
+    return SamplerError(sampler_tv_exact(q, p), how, True)

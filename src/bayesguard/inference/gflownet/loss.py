@@ -34,7 +34,7 @@ def mdb_residuals(
 
     Args:
         policy: maps ``adj (N, d, d)``, ``valid (N, d*d + 1)`` bool to log-probabilities ``(N, d*d + 1)``
-            (:class:`~.policy.EdgePolicy`).
+            (:class:`~.policy.EdgePolicy` or :class:`~.policy_attention.AttentionEdgePolicy`).
         transitions: ``B`` transitions (NumPy arrays or tensors; moved to the policy's device).
         target_policy: if given, ``log P_F(stop | G')`` comes from it, without gradient (a target
             network); otherwise both ends go through ``policy`` in one forward pass of ``2 B`` graphs.

@@ -2,7 +2,9 @@
 
 Input: the flattened adjacency matrix and the flattened mask of valid additions, ``(B, 2 d^2)``.
 Output: ``(B, d^2 + 1)`` log-probabilities, with invalid actions at ``-inf`` (masked before the softmax).
-An MLP is enough at the sizes this package targets (``d <= 50``: 2,500 edge slots).
+Its size grows with ``d^2`` (the input and the edge head are ``d^2`` wide); at ``d = 20`` and beyond it
+trains poorly within small budgets. :class:`~.policy_attention.AttentionEdgePolicy` has the same interface
+and a size independent of ``d^2`` (``GFlowNetConfig(policy="attention")``).
 """
 
 from __future__ import annotations
@@ -30,6 +32,11 @@ class EdgePolicy(nn.Module):
         self.body = nn.Sequential(*blocks)
         self.edge_head = nn.Linear(hidden, d * d)
         self.stop_head = nn.Linear(hidden, 1)
+
+    def set_stop_bias(self, value: float) -> None:
+        """Set the bias of the stop logit (``GFlowNetConfig.stop_bias``)."""
+        with torch.no_grad():
+            self.stop_head.bias.fill_(float(value))
 
     def forward(self, adj: torch.Tensor, valid: torch.Tensor) -> torch.Tensor:
         """``adj (B, d, d)``, ``valid (B, d*d + 1)`` bool -> log-probabilities ``(B, d*d + 1)``."""

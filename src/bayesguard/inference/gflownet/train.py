@@ -1,7 +1,8 @@
 """The DAG-GFlowNet sampler: the environment, policy, replay buffer, exploration, loss and training
 loop of this package put together behind one object.
 
-- :mod:`.env`: states and rewards; :mod:`.policy`: the forward policy network;
+- :mod:`.env`: states, rewards and the optional masks (candidate parents, an in-degree bound);
+  :mod:`.policy` / :mod:`.policy_attention`: the forward policy network (``config.policy``);
 - :mod:`.explore`: the off-policy behaviour policy filling :mod:`.buffer` with
   :class:`~.transitions.Transitions`;
 - :mod:`.loss`: :func:`~.loss.mdb_loss`, the modified detailed-balance loss (Deleu et al. 2022), a pure
@@ -14,6 +15,7 @@ loop of this package put together behind one object.
 
 from __future__ import annotations
 
+import copy
 import json
 from collections.abc import Callable
 from dataclasses import asdict
@@ -21,6 +23,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from torch import nn
 
 from ...posterior import Posterior, SamplerError
 from ...theories.causal.structure import FAMILY, StructureScore
@@ -40,6 +43,7 @@ from .persistence import (
     write_sampler,
 )
 from .policy import EdgePolicy
+from .policy_attention import AttentionEdgePolicy
 from .sampling import draw_actions, policy_probabilities, sample_graphs
 from .trainer import LoopState, train_loop
 from .transitions import Transitions
@@ -67,27 +71,45 @@ class DAGGFlowNet:
 
     Args:
         score: the structure score (local scores + prior) defining the reward.
-        config: hyperparameters.
+        config: hyperparameters (``config.policy`` picks the network).
+        candidates: ``(d, d)`` bool, ``candidates[i, j]``: ``i`` may be a parent of ``j`` (None: any).
+        max_parents: the largest number of parents of a node (None: no bound).
+
+    With masks the sampler targets the posterior restricted to the DAGs within them (the exact error of
+    :meth:`posterior` at small ``d`` is measured against that restricted posterior). They are saved with
+    the model.
+
+    Raises:
+        ValueError: invalid masks, naming ``candidates`` or ``max_parents``
+            (:func:`~.env.check_constraints`).
 
     Attributes:
-        env: the :class:`~.env.DAGEnv` of ``score``.
-        policy: the forward :class:`~.policy.EdgePolicy` (on ``config.device``).
+        env: the :class:`~.env.DAGEnv` of ``score`` and the masks.
+        policy: the forward policy, an :class:`~.policy.EdgePolicy` or an
+            :class:`~.policy_attention.AttentionEdgePolicy` (on ``config.device``).
         buffer: the :class:`~.buffer.ReplayBuffer` the exploration fills.
         explorer: the :class:`~.explore.Explorer` (behaviour policy and its trajectories).
         steps: gradient steps taken so far; train_seconds: training wall-clock so far.
         history: the checkpoints recorded by :meth:`train`.
     """
 
-    def __init__(self, score: StructureScore, config: GFlowNetConfig | None = None) -> None:
+    def __init__(
+        self,
+        score: StructureScore,
+        config: GFlowNetConfig | None = None,
+        *,
+        candidates: np.ndarray | None = None,
+        max_parents: int | None = None,
+    ) -> None:
         self.score = score
         self.config = config or GFlowNetConfig()
-        self.env = DAGEnv(score)
+        self.env = DAGEnv(score, candidates=candidates, max_parents=max_parents)
         self.d = score.d
         torch.manual_seed(self.config.seed)
         self.device = torch.device(self.config.device)
-        self.policy = EdgePolicy(self.d, self.config.hidden, self.config.layers).to(self.device)
-        with torch.no_grad():
-            self.policy.stop_head.bias.fill_(self.config.stop_bias)
+        self.policy = self._build_policy().to(self.device)
+        #: the target network (``config.target_every``), or None
+        self.target = self._copy_target() if self.config.target_every is not None else None
         self.optimizer = torch.optim.Adam(self.policy.parameters(), lr=self.config.lr)
         self.rng = np.random.default_rng(self.config.seed)
         self.buffer = ReplayBuffer(self.d, self.config.buffer_size)
@@ -97,6 +119,34 @@ class DAGGFlowNet:
         self.history: list[dict[str, float]] = []
 
     # ------------------------------------------------------------------ policy
+    @property
+    def candidates(self) -> np.ndarray | None:
+        """The candidate-parent mask ``(d, d)`` bool (read-only), or None."""
+        return self.env.candidates
+
+    @property
+    def max_parents(self) -> int | None:
+        """The in-degree bound, or None."""
+        return self.env.max_parents
+
+    def _build_policy(self) -> EdgePolicy | AttentionEdgePolicy:
+        """The network of ``config.policy``, its stop bias set to ``config.stop_bias``."""
+        c = self.config
+        policy: EdgePolicy | AttentionEdgePolicy
+        if c.policy == "attention":
+            policy = AttentionEdgePolicy(self.d, c.hidden, c.layers, c.heads)
+        else:
+            policy = EdgePolicy(self.d, c.hidden, c.layers)
+        policy.set_stop_bias(c.stop_bias)
+        return policy
+
+    def _copy_target(self) -> nn.Module:
+        """A frozen copy of the current policy (the target network)."""
+        target = copy.deepcopy(self.policy)
+        for p in target.parameters():
+            p.requires_grad_(False)
+        return target
+
     @torch.no_grad()
     def _log_probs(self, adj: np.ndarray, valid: np.ndarray) -> np.ndarray:
         """The forward policy's log-probabilities ``(K, A)`` of ``adj (K, d, d)``, ``valid (K, A)``, in NumPy
@@ -113,8 +163,17 @@ class DAGGFlowNet:
 
     # ------------------------------------------------------------------ learning
     def loss(self, transitions: Transitions) -> torch.Tensor:
-        """:func:`~.loss.mdb_loss` of ``transitions`` under the current policy (``config.huber_delta``)."""
-        return mdb_loss(self.policy, transitions, huber_delta=self.config.huber_delta)
+        """:func:`~.loss.mdb_loss` of ``transitions`` under the current policy (``config.huber_delta``;
+        ``log P_F(stop | G')`` from the target network when there is one)."""
+        return mdb_loss(self.policy, transitions, self.target, huber_delta=self.config.huber_delta)
+
+    def _step_loss(self, transitions: Transitions) -> torch.Tensor:
+        """:meth:`loss` for the gradient step number :attr:`steps` (counted from 0), refreshing the target
+        network first every ``config.target_every`` steps."""
+        every = self.config.target_every
+        if self.target is not None and every is not None and self.steps % every == 0:
+            self.target.load_state_dict(self.policy.state_dict())
+        return self.loss(transitions)
 
     def _next_batch(self) -> Transitions | None:
         """A minibatch from the buffer once it holds ``warmup`` transitions (or is full), else None."""
@@ -148,6 +207,10 @@ class DAGGFlowNet:
         steps0 = self.steps
         state = LoopState()
 
+        def step_loss(batch: Transitions) -> torch.Tensor:
+            self.steps = steps0 + state.steps
+            return self._step_loss(batch)
+
         def checkpoint(s: LoopState) -> None:
             self.steps = steps0 + s.steps
             entry = {"step": self.steps, "seconds": self.train_seconds + s.seconds, "loss": s.recent_loss}
@@ -159,7 +222,7 @@ class DAGGFlowNet:
             train_loop(
                 self._explore,
                 self._next_batch,
-                self.loss,
+                step_loss,
                 self.optimizer,
                 steps=steps,
                 seconds=seconds,
@@ -193,7 +256,9 @@ class DAGGFlowNet:
 
         Its sampler error is measured exactly against the enumerated posterior when ``measure_error``
         (default: when ``d <= MEASURE_MAX_D``); otherwise it is unknown, and guards built on it say their
-        bounds are not guaranteed.
+        bounds are not guaranteed. With masks the measured error is against the posterior restricted to
+        the DAGs within them, and its ``how`` says so and gives the posterior mass they exclude
+        (:func:`~.exact.measured_error`).
         """
         measure = self.d <= MEASURE_MAX_D if measure_error is None else bool(measure_error)
         if measure:
@@ -208,27 +273,42 @@ class DAGGFlowNet:
 
     # ------------------------------------------------------------------ persistence
     def save(self, path: str | Path) -> Path:
-        """Write the policy weights, the config and the training counters (kind ``"gflownet"``, family
-        :func:`~.persistence.problem_family`; see :func:`~.persistence.write_sampler`). No pickle."""
+        """Write the policy weights, the config (with the policy kind), the masks and the training
+        counters (kind ``"gflownet"``, family :func:`~.persistence.problem_family`; see
+        :func:`~.persistence.write_sampler`). No pickle."""
         weights = {k: v.detach().cpu().numpy() for k, v in self.policy.state_dict().items()}
-        return write_sampler(path, self.score, self.config, weights, self.steps, self.train_seconds)
+        return write_sampler(
+            path,
+            self.score,
+            self.config,
+            weights,
+            self.steps,
+            self.train_seconds,
+            candidates=self.candidates,
+            max_parents=self.max_parents,
+        )
 
     @classmethod
     def load(cls, path: str | Path, score: StructureScore, device: str = "cpu") -> DAGGFlowNet:
         """Load a sampler saved by :meth:`save` for the same structure problem (``score`` gives the
-        rewards), its policy on ``device``.
+        rewards), its policy (of the saved kind) on ``device``, with the saved masks.
 
         Every field is validated by :func:`~.persistence.read_sampler` before any network is built
-        (problem, counters, config sizes within :data:`~.persistence.LOAD_LIMITS`, every weight's name,
-        dtype, shape and finiteness). Raises ``ValueError`` (an :class:`~bayesguard.artefact.ArtefactError`)
-        naming the file and field.
+        (problem, counters, config sizes within :data:`~.persistence.LOAD_LIMITS`, the policy kind, the
+        masks, every weight's name, dtype, shape and finiteness). Raises ``ValueError`` (an
+        :class:`~bayesguard.artefact.ArtefactError`) naming the file and field.
         """
         saved = read_sampler(path, score, device)
-        model = cls(score, saved.config)
+        model = cls(score, saved.config, candidates=saved.candidates, max_parents=saved.max_parents)
         model.policy.load_state_dict({name: torch.from_numpy(a.copy()) for name, a in saved.weights.items()})
+        if model.target is not None:  # the target network is not saved: it restarts from the policy
+            model.target.load_state_dict(model.policy.state_dict())
         model.steps = saved.steps
         model.train_seconds = saved.train_seconds
         return model
 
     def describe(self) -> str:
-        return json.dumps({"d": self.d, "steps": self.steps, "config": asdict(self.config)})
+        constraints = {"candidates": self.candidates is not None, "max_parents": self.max_parents}
+        return json.dumps(
+            {"d": self.d, "steps": self.steps, "config": asdict(self.config), "constraints": constraints}
+        )
