@@ -45,6 +45,7 @@ from .persistence import (
 from .policy import EdgePolicy
 from .policy_attention import AttentionEdgePolicy
 from .sampling import draw_actions, policy_probabilities, sample_graphs
+from .seeding import mixed_batch, seed_buffer
 from .trainer import LoopState, train_loop
 from .transitions import Transitions
 
@@ -117,6 +118,9 @@ class DAGGFlowNet:
         self.steps = 0
         self.train_seconds = 0.0
         self.history: list[dict[str, float]] = []
+        #: trajectories to seed graphs (:meth:`seed_replay`), and the share of each minibatch they fill
+        self.seeds: ReplayBuffer | None = None
+        self.seed_fraction = 0.0
 
     # ------------------------------------------------------------------ policy
     @property
@@ -175,10 +179,20 @@ class DAGGFlowNet:
             self.target.load_state_dict(self.policy.state_dict())
         return self.loss(transitions)
 
+    def seed_replay(self, graphs: np.ndarray, fraction: float = 0.25) -> None:
+        """Train also on trajectories to ``graphs`` ``(n, d, d)`` (e.g. exact DP draws or MCMC draws):
+        ``fraction`` of every minibatch comes from them (:mod:`.seeding`). The loss and its optimum are
+        unchanged; only where the network is trained changes. Not saved with the model."""
+        if not 0.0 < float(fraction) < 1.0:
+            raise ValueError(f"fraction: expected a number in (0, 1), got {fraction!r}")
+        self.seeds = seed_buffer(self.env, graphs, self.rng)
+        self.seed_fraction = float(fraction)
+
     def _next_batch(self) -> Transitions | None:
-        """A minibatch from the buffer once it holds ``warmup`` transitions (or is full), else None."""
+        """A minibatch from the buffer once it holds ``warmup`` transitions (or is full), else None;
+        ``seed_fraction`` of it from the seeded trajectories when there are any."""
         if self.buffer.size >= min(self.config.warmup, self.config.buffer_size):
-            return self.buffer.sample(self.config.batch_size, self.rng)
+            return mixed_batch(self.buffer, self.seeds, self.config.batch_size, self.seed_fraction, self.rng)
         return None
 
     def train(
