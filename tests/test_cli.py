@@ -108,7 +108,9 @@ def test_bench_structure_rejects_unknown_sampler(capsys):
 # --- the registry and the report writer ------------------------------------------------------------
 
 
-def _help_text(command: tuple[str, ...], capsys) -> str:
+def _help_text(command: tuple[str, ...], capsys, monkeypatch=None) -> str:
+    if monkeypatch is not None:  # a wide terminal: argparse also wraps at hyphens ("comma- separated")
+        monkeypatch.setenv("COLUMNS", "400")
     with pytest.raises(SystemExit) as exc:
         build_parser().parse_args([*command, "--help"])
     assert exc.value.code == 0
@@ -127,8 +129,8 @@ def test_registry_holds_every_command():
 
 
 @pytest.mark.parametrize("exp", list(REGISTRY), ids=lambda e: " ".join(e.command))
-def test_every_option_has_help_and_its_default_in_help_output(exp, capsys):
-    text = _help_text(exp.command, capsys)
+def test_every_option_has_help_and_its_default_in_help_output(exp, capsys, monkeypatch):
+    text = _help_text(exp.command, capsys, monkeypatch)
     assert exp.help in text
     for opt in exp.options:
         assert opt.help.strip(), f"{opt.flag} has no help"

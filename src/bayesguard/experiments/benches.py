@@ -149,58 +149,142 @@ def structure(args: argparse.Namespace) -> Result:
     )
 
 
+_SCALE_SAMPLERS = ("mcmc", "order-mcmc", "gflownet", "gflownet-attention")
+
+
 @register(
     "structure-scale",
     group="bench",
-    help="d = 20 / 50 and Sachs: expected SHD and edge AUROC, MCMC vs GFlowNet",
+    help="samplers against the exact DP truth (d = 10-20) and at d = 50/100 (E-SHD, AUROC, R-hat, agreement)",
     options=(
-        Option("--dims", "numbers of variables, comma-separated", [20, 50], ints),
-        *common_options("bayesguard-out/structure-scale", seeds=3),
-        Option("--budget", "seconds per sampler and problem", 120.0, float),
-        Option("--no-sachs", "skip the Sachs flow-cytometry problem", False),
+        Option(
+            "--truth-dims", "variables of the problems with exact truth, comma-separated", [10, 15, 20], ints
+        ),
+        Option("--large-dims", "variables of the problems without truth, comma-separated", [50, 100], ints),
+        Option(
+            "--graphs", "true-graph densities, comma-separated", ["ER-1", "ER-2"], subset_of(("ER-1", "ER-2"))
+        ),
+        Option("--n-samples", "rows of data, comma-separated", [100, 1000], ints),
+        Option(
+            "--scores",
+            "bge (linear-Gaussian) and/or bdeu (binary)",
+            ["bge", "bdeu"],
+            subset_of(("bge", "bdeu")),
+        ),
+        Option(
+            "--samplers",
+            "samplers against the truth, comma-separated",
+            list(_SCALE_SAMPLERS),
+            subset_of(_SCALE_SAMPLERS),
+        ),
+        Option(
+            "--large-samplers",
+            "samplers at d = 50/100, comma-separated",
+            ["order-mcmc", "mcmc", "gflownet-attention"],
+            subset_of(_SCALE_SAMPLERS),
+        ),
+        *common_options("bayesguard-out/structure-scale", seeds=2),
+        Option("--budget", "seconds per sampler and problem (one core)", 120.0, float),
+        Option("--large-budget", "seconds per sampler and run at d = 50/100", 600.0, float),
+        Option(
+            "--dp-dims",
+            "sizes of the DP time/memory sweep, comma-separated",
+            [10, 12, 14, 15, 16, 18, 20],
+            ints,
+        ),
+        Option("--quick", "d = 10 and 50 only, one seed, 15 s budgets: under 2 minutes", False),
         _QUIET,
     ),
 )
 def structure_scale(args: argparse.Namespace) -> Result:
-    """Both samplers at equal wall-clock on larger synthetic problems and on Sachs."""
+    """Every sampler against the exact DP truth at d = 10-20, and at d = 50/100 without truth."""
     scale = _with_torch("structure_scale", "bench structure-scale")
+    if args.quick:
+        args.truth_dims, args.large_dims, args.graphs, args.n_samples = [10], [50], ["ER-2"], [100]
+        args.scores, args.seeds, args.budget, args.large_budget, args.dp_dims = (
+            ["bge"],
+            1,
+            12.0,
+            8.0,
+            [10, 12],
+        )
     seeds = _seeds(args)
     print(
-        f"structure at scale: d in {args.dims}, seeds {seeds}, "
-        f"{args.budget:g} s per sampler, Sachs: {not args.no_sachs}"
+        f"structure at scale: truth d in {args.truth_dims} ({args.graphs}, N in {args.n_samples}, "
+        f"{args.scores}), {args.budget:g} s per sampler; d in {args.large_dims} at {args.large_budget:g} s; "
+        f"seeds {seeds}"
     )
-    rows = scale.run_structure_scale(
-        args.dims, seeds, args.budget, sachs=not args.no_sachs, workers=args.workers, progress=not args.quiet
+    t0 = time.perf_counter()
+    rows, cost, large = scale.run_structure_scale(
+        args.truth_dims,
+        args.large_dims,
+        seeds,
+        args.budget,
+        graphs=args.graphs,
+        n_samples=args.n_samples,
+        scores=args.scores,
+        samplers=args.samplers,
+        large_samplers=args.large_samplers,
+        large_budget=args.large_budget,
+        workers=args.workers,
+        progress=not args.quiet,
     )
-    cost = [scale.score_cost(d) for d in args.dims]
-    columns = {
-        "problem": col("problem"),
+    sweep = scale.dp_cost(args.dp_dims)
+    truth_cols = {
         "d": col("d"),
+        "graph": col("graph"),
+        "N": col("n_samples"),
+        "score": col("score"),
         "seed": col("seed"),
         "sampler": col("sampler"),
+        "edge max err": col("edge_max_error", ".3f"),
+        "edge RMSE": col("edge_rmse", ".4f"),
+        "R-hat": col("r_hat", ".3f"),
         "E[SHD]": col("expected_shd", ".1f"),
         "AUROC": col("edge_auroc", ".3f"),
-        "edges / true": lambda r: f"{r['mean_edges']:.1f} / {r['true_edges']}",
-        "steps": col("steps"),
-        "peak MB": col("peak_rss_mb", ".0f"),
+    }
+    large_cols = {
+        "d": col("d"),
+        "seed": col("seed"),
+        "run": col("run"),
+        "sampler": col("sampler"),
+        "E[SHD]": col("expected_shd", ".1f"),
+        "empty SHD": col("empty_graph_shd"),
+        "AUROC": col("edge_auroc", ".3f"),
+        "R-hat": col("r_hat", ".3f"),
+        "run gap": col("run_disagreement", ".3f"),
+        "edges": col("mean_edges", ".1f"),
+    }
+    cost_cols = {
+        "d": col("d"),
+        "prior": col("prior"),
+        "k": col("max_parents"),
+        "sets": col("parent_sets"),
+        "seconds": col("seconds", ".2f"),
+        "memory MB": col("stated_memory_mb", ".0f"),
+        "peak RSS MB": col("peak_rss_mb", ".0f"),
+        "norm. error": col("normalisation_error", ".1e"),
     }
     return Result(
-        raw={"structure_scale.csv": rows, "structure_score_cost.csv": cost},
-        tables=(Table(rows, columns),),
+        raw={"structure_truth.csv": rows, "structure_large.csv": large, "dp_cost.csv": sweep + cost},
+        tables=(Table(rows, truth_cols), Table(large, large_cols), Table(sweep, cost_cols)),
         settings={
-            "dims": args.dims,
+            "truth_dims": args.truth_dims,
+            "large_dims": args.large_dims,
+            "graphs": args.graphs,
+            "n_samples": args.n_samples,
+            "scores": args.scores,
+            "samplers": args.samplers,
+            "large_samplers": args.large_samplers,
             "seeds": seeds,
             "budget_s": args.budget,
+            "large_budget_s": args.large_budget,
             "workers": args.workers,
-            "note": "each (problem, seed, sampler) task runs in its own process on one core",
+            "note": "each problem's samplers run one after another in one process on one core",
         },
         record="structure_scale_run.json",
-        plots=(Plot("structure_scale.png", plots.plot_structure_scale, (rows,)),),
-        notes=tuple(
-            f"d = {c['d']}: {c['us_per_score']:.2f} us per BGe local score (batched), "
-            f"{c['us_per_cached']:.2f} us cached"
-            for c in cost
-        ),
+        plots=(Plot("structure_scale.png", plots.plot_structure_scale, (rows, large)),),
+        notes=(f"\nwall time {time.perf_counter() - t0:.0f} s",),
     )
 
 

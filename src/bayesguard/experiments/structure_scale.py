@@ -1,18 +1,16 @@
-"""Structure learning where the posterior cannot be enumerated: d = 20 and 50, and the Sachs data.
+"""``bench structure-scale``: structure samplers against exact ground truth (d = 10-20) and at the sizes
+where no exact answer exists (d = 50, 100).
 
-Quality is measured against the true (or consensus) graph, as the literature does when no exact posterior
-exists: the expected structural Hamming distance ``E[SHD(G, G*)]`` under the sampler's graphs, and the
-area under the ROC curve of the edge marginals as a classifier of the true edges (directed, off-diagonal).
-MCMC and the GFlowNet get the same wall-clock budget, each in its own process on one core. The GFlowNet
-uses ``explore_stop = 1/(1+d)`` and ``stop_bias = log d`` (see :class:`GFlowNetConfig`).
+**Against the truth** (:mod:`.structure_truth`): per problem, the dynamic programmes' exact edge
+marginals under the prior each sampler targets, then every sampler at the same wall-clock budget on one
+core (sequentially in one process), its edge-marginal max abs error and RMSE, R-hat, E-SHD, AUROC; and
+the programmes' own time and memory.
 
-Synthetic: linear-Gaussian SCMs on Erdős–Rényi DAGs with ``2 d`` expected edges ("ER-2": two edges per
-node), ``N = 100``, BGe score with an ER prior of the same expected edge count.
-
-Sachs: the 7,466 cells of :func:`~bayesguard.datasets.load_sachs`, log-transformed and
-standardised per column (the concentrations are positive and heavy-tailed; BGe's prior assumes unit
-scale), BGe with an ER prior of ``d = 11`` expected edges (a generic sparsity prior, not the answer),
-compared with the 18-edge consensus graph of :func:`~bayesguard.datasets.sachs_consensus`.
+**At scale** (d = 50, 100; ER-2, ``N = 100``, BGe, in-degree <= 3): no truth, so quality is measured
+against the true graph (expected SHD ``E[SHD(G, G*)]`` and the AUROC of the edge marginals as a classifier
+of the true edges), chain agreement (split-R-hat), and the *agreement of independent runs*: the largest
+difference between the edge marginals of two runs with different seeds (a sampler that has converged
+gives the same answer twice). The empty graph's SHD (the number of true edges) is the baseline.
 """
 
 from __future__ import annotations
@@ -24,118 +22,131 @@ from collections.abc import Sequence
 from concurrent.futures import ProcessPoolExecutor
 
 import numpy as np
-import torch
-from scipy.stats import rankdata
 from threadpoolctl import threadpool_limits
 from tqdm.auto import tqdm
 
-from ..datasets import load_sachs, sachs_consensus, sample_linear_gaussian_scm
-from ..graphs.markov import shd
-from ..inference.gflownet import DAGGFlowNet, GFlowNetConfig
-from ..inference.mcmc import structure_mcmc
-from ..theories.causal.prior import StructurePrior
+from ..datasets import sample_linear_gaussian_scm
+from ..graphs.compare import edge_auroc
 from ..theories.causal.scores import BGeScore
 from ..theories.causal.structure import StructureScore
+from .structure_truth import SAMPLERS, evaluate, make_problem, run_sampler, truths
+
+__all__ = ["edge_auroc", "large_task", "run_structure_scale", "score_cost", "truth_task"]
+
+#: Samplers run at scale (the GFlowNet with the attention policy; the MLP's size grows with d^2).
+LARGE_SAMPLERS = ("order-mcmc", "mcmc", "gflownet-attention")
 
 
-def edge_auroc(marginals: np.ndarray, truth: np.ndarray) -> float:
-    """AUROC of ``(d, d)`` edge marginals against ``(d, d)`` true edges (off-diagonal; ties count 1/2)."""
-    off = ~np.eye(truth.shape[0], dtype=bool)
-    s, y = marginals[off], truth[off].astype(bool)
-    n_pos, n_neg = int(y.sum()), int((~y).sum())
-    if n_pos == 0 or n_neg == 0:
-        return float("nan")
-    ranks = rankdata(s)
-    return float((ranks[y].sum() - n_pos * (n_pos + 1) / 2) / (n_pos * n_neg))
+def _quiet_torch() -> None:
+    try:
+        import torch
+
+        torch.set_num_threads(1)
+    except ImportError:  # pragma: no cover - torch is a dependency of the samplers that need it
+        pass
 
 
-def scale_problem(kind: str, seed: int, d: int, n_samples: int) -> tuple[StructureScore, np.ndarray]:
-    """The score and true graph ``(d, d)`` of one problem: ``kind`` ``"sachs"`` or synthetic ER-2."""
-    if kind == "sachs":
-        frame = load_sachs()
-        x = np.log(frame.to_numpy())
-        x = (x - x.mean(axis=0)) / x.std(axis=0)
-        truth = sachs_consensus().adj
-        prior = StructurePrior.make(list(frame.columns), kind="erdos-renyi", expected_edges=float(x.shape[1]))
-        return StructureScore(BGeScore(x), prior), truth
-    scm = sample_linear_gaussian_scm(d, n_samples, 2.0 * d, seed=seed)
-    prior = StructurePrior.make(d, kind="erdos-renyi", expected_edges=2.0 * d)
-    return StructureScore(BGeScore(scm.data), prior), scm.adj
-
-
-def _task(args: tuple) -> dict:
-    kind, seed, d, sampler, budget, n_samples = args
-    torch.set_num_threads(1)
+def truth_task(args: tuple) -> tuple[list[dict], list[dict]]:
+    """One problem against its exact truth: ``(d, graph, N, kind, seed, samplers, budget)`` ->
+    ``(sampler rows, DP cost rows)``."""
+    d, graph, n_samples, kind, seed, samplers, budget = args
+    _quiet_torch()
     with threadpool_limits(1):
-        score, truth = scale_problem(kind, seed, d, n_samples)
-        d = score.d
-        t0 = time.perf_counter()
-        if sampler == "gflownet":
-            config = GFlowNetConfig(seed=seed, explore_stop=1.0 / (1.0 + d), stop_bias=float(np.log(d)))
-            model = DAGGFlowNet(score, config)
-            model.train(seconds=budget, progress=False)
-            t1 = time.perf_counter()
-            graphs = model.sample(1000, seed=seed)
-            sample_s = time.perf_counter() - t1
-            extra = {"steps": model.steps, "graphs_per_s": 1000 / sample_s, "r_hat": float("nan")}
-        else:
-            thin = max(1, int(budget * 2000 / 1000))
-            run = structure_mcmc(
-                score, n_chains=4, n_steps=10**12, thin=thin, seed=seed, time_budget=budget, progress=False
-            )
-            graphs = run.samples.reshape(-1, d, d)
-            extra = {"steps": run.n_steps, "graphs_per_s": float("nan"), "r_hat": run.max_r_hat}
-        seconds = time.perf_counter() - t0
-        marg = graphs.mean(axis=0)
-        dist = shd(graphs, truth[None])
-        return {
-            "problem": kind,
-            "seed": seed,
-            "d": d,
-            "true_edges": int(truth.sum()),
-            "sampler": sampler,
-            "budget_s": budget,
-            "seconds": seconds,
-            "n_graphs": int(graphs.shape[0]),
-            "expected_shd": float(dist.mean()),
-            "expected_shd_se": float(dist.std(ddof=1) / np.sqrt(dist.size))
-            if dist.size > 1
-            else float("nan"),
-            "edge_auroc": edge_auroc(marg, truth),
-            "mean_edges": float(graphs.sum(axis=(1, 2)).mean()),
-            "scored_families": len(score.cache),
-            "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
-            **extra,
-        }
+        problem = make_problem(d, graph, n_samples, kind, seed)
+        exact, cost = truths(problem)
+        rows = [evaluate(name, problem, run_sampler(name, problem, budget, seed), exact) for name in samplers]
+    for c in cost:
+        c.update(graph=graph, n_samples=n_samples, score=kind, seed=seed)
+    return rows, cost
+
+
+def large_task(args: tuple) -> dict:
+    """One run at scale: ``(d, seed, run, sampler, budget)`` -> a row with the edge marginals."""
+    d, seed, run, sampler, budget = args
+    _quiet_torch()
+    with threadpool_limits(1):
+        problem = make_problem(d, "ER-2", 100, "bge", seed)
+        out = run_sampler(sampler, problem, budget, seed + 1000 * run)
+        row = evaluate(sampler, problem, out, {})
+    row.update(
+        run=run,
+        true_edges=int(problem.truth.sum()),
+        empty_graph_shd=int(problem.truth.sum()),
+        peak_rss_mb=resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+        marginals=out["marginals"],
+    )
+    return row
+
+
+def _agreement(rows: list[dict]) -> list[dict]:
+    """Pair the runs of each (d, seed, sampler): max abs difference of their edge marginals."""
+    out = []
+    for r in rows:
+        if r["run"] != 0:
+            continue
+        key = (r["d"], r["seed"], r["sampler"])
+        other = [o for o in rows if o["run"] == 1 and (o["d"], o["seed"], o["sampler"]) == key]
+        agree = float(np.abs(r["marginals"] - other[0]["marginals"]).max()) if other else float("nan")
+        for row in [r, *other]:
+            row["run_disagreement"] = agree
+    for r in rows:
+        out.append({k: v for k, v in r.items() if k != "marginals"})
+    return out
 
 
 def run_structure_scale(
-    dims: Sequence[int],
+    truth_dims: Sequence[int],
+    large_dims: Sequence[int],
     seeds: Sequence[int],
     budget: float,
     *,
-    sachs: bool = True,
-    samplers: Sequence[str] = ("gflownet", "mcmc"),
-    n_samples: int = 100,
+    graphs: Sequence[str] = ("ER-1", "ER-2"),
+    n_samples: Sequence[int] = (100, 1000),
+    scores: Sequence[str] = ("bge", "bdeu"),
+    samplers: Sequence[str] = tuple(SAMPLERS),
+    large_samplers: Sequence[str] = LARGE_SAMPLERS,
+    large_budget: float | None = None,
     workers: int = 2,
     progress: bool = True,
-) -> list[dict]:
-    """One row per (problem, seed, sampler): expected SHD, edge AUROC, speed and memory.
-
-    ``peak_rss_mb`` is the worker process's resident-memory high-water mark so far: worker processes
-    are reused across tasks, so it bounds the task's peak from above (the first task of a worker is
-    exact).
-    """
+) -> tuple[list[dict], list[dict], list[dict]]:
+    """Both sections; returns ``(truth rows, DP cost rows, large rows)``."""
     if budget <= 0:
         raise ValueError(f"budget: expected a positive number of seconds, got {budget!r}")
-    tasks = [("synthetic", s, d, m, float(budget), n_samples) for d in dims for s in seeds for m in samplers]
-    if sachs:
-        tasks += [("sachs", 0, 11, m, float(budget), n_samples) for m in samplers]
+    unknown = set(samplers) - set(SAMPLERS) | set(large_samplers) - set(SAMPLERS)
+    if unknown:
+        raise ValueError(f"samplers: unknown {sorted(unknown)}; expected some of {sorted(SAMPLERS)}")
+    big = float(budget if large_budget is None else large_budget)
+    t_tasks = [
+        (d, g, n, k, s, tuple(samplers), float(budget))
+        for d in truth_dims
+        for g in graphs
+        for n in n_samples
+        for k in scores
+        for s in seeds
+    ]
+    l_tasks = [(d, s, r, m, big) for d in large_dims for s in seeds for m in large_samplers for r in (0, 1)]
     ctx = mp.get_context("spawn")
+    truth_rows: list[dict] = []
+    cost_rows: list[dict] = []
     with ProcessPoolExecutor(max_workers=workers, mp_context=ctx) as pool:
-        return list(
-            tqdm(pool.map(_task, tasks), total=len(tasks), desc="structure scale", disable=not progress)
-        )
+        futures = [pool.submit(truth_task, t) for t in t_tasks]
+        l_futures = [pool.submit(large_task, t) for t in l_tasks]
+        for f in tqdm(futures, desc="against the truth", disable=not progress):
+            rows, cost = f.result()
+            truth_rows += rows
+            cost_rows += cost
+        large = [f.result() for f in tqdm(l_futures, desc="at scale", disable=not progress)]
+    return truth_rows, cost_rows, _agreement(large)
+
+
+def dp_cost(dims: Sequence[int], seed: int = 0) -> list[dict]:
+    """The programmes' time and memory by ``d`` on one ER-2 BGe problem each (``N = 100``)."""
+    rows = []
+    with threadpool_limits(1):
+        for d in dims:
+            _, cost = truths(make_problem(d, "ER-2", 100, "bge", seed))
+            rows += cost
+    return rows
 
 
 def score_cost(d: int = 20, n_samples: int = 100, n_families: int = 20_000, seed: int = 0) -> dict:
