@@ -160,7 +160,12 @@ _SCALE_SAMPLERS = ("mcmc", "order-mcmc", "gflownet", "gflownet-attention")
         Option(
             "--truth-dims", "variables of the problems with exact truth, comma-separated", [10, 15, 20], ints
         ),
-        Option("--large-dims", "variables of the problems without truth, comma-separated", [50, 100], ints),
+        Option(
+            "--large-dims",
+            "variables of the problems without truth (at most 62: parent sets are 64-bit masks)",
+            [50],
+            ints,
+        ),
         Option(
             "--graphs", "true-graph densities, comma-separated", ["ER-1", "ER-2"], subset_of(("ER-1", "ER-2"))
         ),
@@ -209,6 +214,10 @@ def structure_scale(args: argparse.Namespace) -> Result:
             [10, 12],
         )
     seeds = _seeds(args)
+    if max(args.truth_dims + args.large_dims, default=0) > 62 or min(args.truth_dims, default=2) < 2:
+        raise ValueError(
+            "--truth-dims/--large-dims: each d must lie in [2, 62] (parent sets are int64 bitmasks)"
+        )
     print(
         f"structure at scale: truth d in {args.truth_dims} ({args.graphs}, N in {args.n_samples}, "
         f"{args.scores}), {args.budget:g} s per sampler; d in {args.large_dims} at {args.large_budget:g} s; "
