@@ -185,7 +185,7 @@ _SCALE_SAMPLERS = ("mcmc", "order-mcmc", "gflownet", "gflownet-attention")
         Option(
             "--large-samplers",
             "samplers at d = 50/100, comma-separated",
-            ["order-mcmc", "mcmc", "gflownet-attention"],
+            ["order-mcmc", "mcmc", "gflownet"],
             subset_of(_SCALE_SAMPLERS),
         ),
         *common_options("bayesguard-out/structure-scale", seeds=2),
@@ -197,7 +197,9 @@ _SCALE_SAMPLERS = ("mcmc", "order-mcmc", "gflownet", "gflownet-attention")
             [10, 12, 14, 15, 16, 18, 20],
             ints,
         ),
-        Option("--quick", "d = 10 and 50 only, one seed, 15 s budgets: under 2 minutes", False),
+        Option(
+            "--quick", "d = 10 and 30 only, one seed, 10 s budgets, no attention policy: ~2 minutes", False
+        ),
         _QUIET,
     ),
 )
