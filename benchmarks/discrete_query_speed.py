@@ -30,7 +30,6 @@ from __future__ import annotations
 
 import argparse
 import multiprocessing as mp
-import string
 import time
 from pathlib import Path
 
@@ -38,7 +37,7 @@ import numpy as np
 
 from bayesguard.experiments.results import write_json
 from bayesguard.theories.causal.discrete import DiscreteTheories, query
-from bayesguard.theories.causal.elimination import clear_plan_cache, eliminate
+from bayesguard.theories.causal.elimination import clear_plan_cache, contract_all, eliminate
 
 INSURANCE_ARITIES = [2] * 8 + [3] * 5 + [4] * 12 + [5] * 2
 
@@ -59,30 +58,6 @@ def random27(seed: int, m: int) -> DiscreteTheories:
         rng.dirichlet(np.ones(ar[j]), size=(m, int(np.prod(ar[np.flatnonzero(adj[:, j])])))) for j in range(d)
     )
     return DiscreteTheories(adj, ar, cpts)
-
-
-def old_query(theories: DiscreteTheories, target: int, do: dict, evidence: dict) -> np.ndarray:
-    """The former ``query``: point masses, tables and indicators in one einsum (greedy path): (m, r)."""
-    d, ar, m = theories.d, theories.arities, theories.m
-    letters = string.ascii_letters[:d]
-    ops, subs = [], []
-    for j in range(d):
-        if j in do:
-            point = np.zeros((m, ar[j]))
-            point[:, do[j]] = 1.0
-            ops.append(point)
-            subs.append("Z" + letters[j])
-            continue
-        pa = np.flatnonzero(theories.adj[:, j])
-        ops.append(theories.cpts[j].reshape((m, *ar[pa], ar[j])))
-        subs.append("Z" + "".join(letters[i] for i in pa) + letters[j])
-    for v, c in evidence.items():
-        ind = np.zeros(ar[v])
-        ind[c] = 1.0
-        ops.append(ind)
-        subs.append(letters[v])
-    joint = np.einsum(",".join(subs) + "->Z" + letters[target], *ops, optimize="greedy")
-    return joint / joint.sum(axis=1, keepdims=True)
 
 
 def new_query(theories: DiscreteTheories, target: int, do: dict, evidence: dict, method: str) -> np.ndarray:
@@ -180,7 +155,7 @@ def pgmpy_query(model, names, target: int, do: dict, ev: dict) -> tuple[float, n
 
 
 def _old_child(conn, theories: DiscreteTheories, t: int, do: dict, ev: dict) -> None:
-    conn.send(ms(old_query, theories, t, do, ev))
+    conn.send(ms(contract_all, theories, t, do, ev))
 
 
 def old_timed(theories: DiscreteTheories, t: int, do: dict, ev: dict, timeout_s: float):
