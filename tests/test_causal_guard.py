@@ -154,13 +154,27 @@ def test_exact_posterior_verdicts_are_guaranteed(world):
 def test_unknown_sampler_error_is_never_guaranteed(world):
     """A bound over an approximate posterior whose error is unknown is never called guaranteed, and the
     verdict says why (in its reason, its JSON and its explanation)."""
-    v = guard(world, "samples").check({}, 0)
+    v = guard(world, "samples", measure_error=False).check({}, 0)
     assert not v.guaranteed
     assert "not guaranteed" in v.reason and "sampler error unknown" in v.reason
     assert '"guaranteed": false' in v.to_json() and "NOT guaranteed" in v.explain()
     # the sampled posterior knows nothing of its error, so the Monte Carlo bound adds nothing for it
-    g = guard(world, "samples")
+    g = guard(world, "samples", measure_error=False)
     assert not g._prepared().sampler.known
+
+
+def test_sampled_posterior_error_is_measured_against_the_exact_dp_by_default(world):
+    """At small d the guard measures a sampled posterior's edge-marginal error against the exact
+    structure DP: an estimate (a lower bound on TV), so still not guaranteed, but no longer unknown."""
+    x, prior, post, samples = world
+    g = guard(world, "samples")
+    err = g._prepared().sampler
+    from bayesguard.graphs.compare import posterior_edge_marginals
+
+    gap = np.abs(posterior_edge_marginals(samples) - posterior_edge_marginals(post)).max()
+    assert err.known and not err.is_bound and err.tv == pytest.approx(gap, abs=1e-9)
+    assert "exact structure-modular DP" in err.how
+    assert not g.check({}, 0).guaranteed
 
 
 def test_stated_or_measured_sampler_bound_makes_it_guaranteed(world):

@@ -67,3 +67,10 @@ def test_measure_against_dp_checks_the_target_prior(score7):
     wrong = Posterior.from_samples(np.zeros((3, 4, 4), bool), "causal-dag", method="mcmc")
     with pytest.raises(ValueError, match="approx"):
         measure_against_dp(wrong, structure_dp(score7))
+
+
+def test_measure_against_another_prior_when_not_strict_says_so(score7):
+    post = dp_posterior(score7, 300, prior="order-modular", max_parents=2, seed=0)
+    measured = measure_against_dp(post, structure_dp(score7), strict=False)
+    assert "targets the order-modular posterior" in measured.sampler_error.how
+    assert not measured.sampler_error.is_bound

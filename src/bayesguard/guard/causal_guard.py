@@ -15,12 +15,37 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from ..posterior import Posterior
 from ..theories.causal.graph_family import CausalFamily
 from ..theories.causal.harm import HarmSpec
 from ..theories.causal.prior import StructurePrior
 from .configs import BoundConfig, SearchConfig
 from .guard import Guard
+
+#: By default a sampled posterior's error is measured against the exact DP up to this many variables.
+MEASURE_MAX_D = 12
+
+
+def _measured(
+    posterior: Posterior, family: CausalFamily, measure: bool | None, stated: float | None
+) -> Posterior:
+    """``posterior`` with its edge-marginal error against the family's exact structure DP, when asked
+    (or by default: sampled graphs, no stated error, no known bound, ``d <= MEASURE_MAX_D``)."""
+    th = np.asarray(posterior.theories)
+    plain = th.ndim == 3 and not posterior.is_exact
+    d = family.score.d
+    if measure is None:
+        measure = plain and stated is None and not posterior.sampler_error.is_bound and d <= MEASURE_MAX_D
+    if not measure:
+        return posterior
+    if not plain:
+        raise ValueError("measure_error: needs a sampled posterior over plain graphs (n, d, d)")
+    from ..inference.dp_sampler import measure_against_dp
+    from ..inference.dp_structure import structure_dp
+
+    return measure_against_dp(posterior, structure_dp(family.score), strict=False)
 
 
 def CausalGuard(  # noqa: N802  (a constructor function, kept under the class name it replaced)
@@ -45,6 +70,7 @@ def CausalGuard(  # noqa: N802  (a constructor function, kept under the class na
     ess: float = 1.0,
     seed: int = 0,
     audit_path: str | Path | None = None,
+    measure_error: bool | None = None,
 ) -> Guard:
     """A :class:`Guard` on causal theories.
 
@@ -62,10 +88,16 @@ def CausalGuard(  # noqa: N802  (a constructor function, kept under the class na
         extra_graphs: ``(m, d, d)`` graphs found by an earlier search, added with source ``"search"``.
         ess: the BDeu equivalent sample size (discrete).
         seed, audit_path: as :class:`Guard`.
+        measure_error: measure a sampled posterior's error against the exact structure DP of the
+            family's score (its edge-marginal max error becomes the posterior's ``sampler_error``, an
+            estimate; :func:`~bayesguard.inference.dp_sampler.measure_against_dp`). None (default):
+            when no ``sampler_error`` is stated, the posterior carries no known bound, and
+            ``d <= MEASURE_MAX_D`` (the DP visits ``3^d`` pairs).
     """
     if amortised is not None and spec.discrete:
         raise ValueError("amortised: the amortised marginaliser takes continuous contexts only")
     family = CausalFamily(spec, data, prior, ess=ess, n_param_draws=n_param_draws, seed=seed)
+    posterior = _measured(posterior, family, measure_error, sampler_error)
     guard = Guard(
         family,
         posterior,
