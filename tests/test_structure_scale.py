@@ -62,6 +62,9 @@ def test_large_task_and_run_agreement():
     b = large_task((8, 0, 1, "order-mcmc", 2.0))
     assert np.isnan(a["edge_max_error"]) and "no exact" in a["truth_note"]
     assert a["empty_graph_shd"] == a["true_edges"]
+    assert (
+        a["true_parents_outside_candidates"] == 0 and a["true_nodes_over_bound"] == 0
+    )  # d = 8: all, no bound
     rows = _agreement([a, b])
     gap = float(np.abs(a["marginals"] - b["marginals"]).max()) if "marginals" in a else None
     assert all("marginals" not in r for r in rows)

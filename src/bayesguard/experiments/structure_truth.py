@@ -138,7 +138,12 @@ def run_sampler(name: str, problem: Problem, budget: float, seed: int) -> dict[s
             problem.score, cfg, n_steps=10**12, time_budget=budget, seed=seed, progress=False, candidates=cand
         )
         graphs, marg = run.samples.reshape(-1, d, d), run.edge_marginals()
-        extra = {"r_hat": run.max_r_hat, "steps": int(run.n_steps)}
+        cand = run.space.candidates
+        extra = {
+            "r_hat": run.max_r_hat,
+            "steps": int(run.n_steps),
+            "true_parents_outside_candidates": int((problem.truth & ~cand).sum()),
+        }
     elif name.startswith("gflownet"):
         from ..inference.gflownet import DAGGFlowNet, GFlowNetConfig
 
@@ -175,6 +180,10 @@ def evaluate(name: str, problem: Problem, out: dict[str, Any], exact: dict[str, 
         "expected_shd": float(shd(out["graphs"], problem.truth[None]).mean()),
         "edge_auroc": edge_auroc(out["marginals"], problem.truth),
         "mean_edges": float(out["graphs"].sum(axis=(1, 2)).mean()),
+        "true_parents_outside_candidates": out.get("true_parents_outside_candidates", 0),
+        "true_nodes_over_bound": int(
+            (problem.truth.sum(axis=0) > (max_parents(problem.d) or problem.d)).sum()
+        ),
     }
     if target in exact:
         err = (out["marginals"] - exact[target])[off]
