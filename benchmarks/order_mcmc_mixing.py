@@ -50,7 +50,7 @@ from bayesguard.experiments.results import git_commit, machine, write_csv, write
 from bayesguard.graphs.markov import shd
 from bayesguard.inference.mcmc import structure_mcmc
 from bayesguard.inference.order_mcmc import OrderMCMCConfig, order_mcmc
-from bayesguard.inference.order_space import OrderTable
+from bayesguard.inference.order_table import OrderTable
 from bayesguard.inference.parent_sets import ParentSetTable
 from bayesguard.theories.causal.prior import StructurePrior
 from bayesguard.theories.causal.scores import BGeScore

@@ -18,7 +18,8 @@ from bayesguard.inference.candidates import candidate_parents, expand_candidates
 from bayesguard.inference.driver import effective_sample_size
 from bayesguard.inference.order_kernel import OrderKernel, proposal_probabilities
 from bayesguard.inference.order_mcmc import OrderMCMCConfig, order_log_score, order_mcmc
-from bayesguard.inference.order_space import OrderSpace, OrderTable
+from bayesguard.inference.order_space import OrderSpace
+from bayesguard.inference.order_table import OrderTable
 from bayesguard.inference.parent_sets import ParentSetTable
 from bayesguard.theories.causal.prior import StructurePrior
 from bayesguard.theories.causal.scores import BGeScore

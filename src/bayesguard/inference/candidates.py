@@ -18,7 +18,7 @@ import numpy as np
 from scipy.special import logsumexp
 
 from .._validate import positive_int
-from .parent_sets import ParentSetTable, check_candidates, check_max_parents, subsets_upto
+from .parent_sets import ParentSetTable, check_candidates, check_max_parents, score_lists, subset_lists
 
 __all__ = ["candidate_parents", "expand_candidates"]
 
@@ -33,8 +33,13 @@ def _constraints(score: object, d: int) -> tuple[np.ndarray, np.ndarray]:
     return np.asarray(prior.required, bool), np.asarray(prior.forbidden, bool)
 
 
-def _bit(i: int | np.ndarray) -> np.ndarray:
-    return np.left_shift(np.int64(1), np.asarray(i, dtype=np.int64))
+def _with(sets: np.ndarray, pool: np.ndarray) -> np.ndarray:
+    """``(s, w)`` index sets and ``(n,)`` nodes -> ``(n * s, w + 1)``: every set plus every node."""
+    s, w = sets.shape
+    out = np.empty((pool.size, s, w + 1), dtype=np.int64)
+    out[:, :, :w] = sets[None]
+    out[:, :, w] = pool[:, None]
+    return out.reshape(pool.size * s, w + 1)
 
 
 def _lse_rows(x: np.ndarray) -> np.ndarray:
@@ -50,10 +55,9 @@ def _greedy_node(score: object, j: int, pool: np.ndarray, start: list[int], n_ca
     if pool.size == 0 or len(chosen) >= n_cand or k == 0:
         return chosen
     # gain[i] = log sum_{S subset chosen, |S| <= k-1} exp score(j, S + i): the mass the sets containing i add
-    base = subsets_upto(np.asarray(chosen, dtype=np.int64), k - 1)  # (s,)
-    masks = base[None, :] | _bit(pool)[:, None]  # (n_pool, s)
-    nodes = np.full(masks.size, j)
-    gain = _lse_rows(score.local_many(nodes, masks.ravel()).reshape(masks.shape))
+    base = subset_lists(np.asarray(chosen, dtype=np.int64), k - 1)  # (s, k - 1)
+    sets = _with(base, pool)  # (n_pool * s, k)
+    gain = _lse_rows(score_lists(score, np.full(sets.shape[0], j), sets).reshape(pool.size, -1))
     while pool.size and len(chosen) < n_cand:
         best = int(np.argmax(gain))
         if not np.isfinite(gain[best]):
@@ -66,9 +70,9 @@ def _greedy_node(score: object, j: int, pool: np.ndarray, start: list[int], n_ca
         if pool.size == 0 or k < 2:
             continue
         # new sets containing i: {i, c} + S', S' subset of the old candidates with |S'| <= k - 2
-        rest = subsets_upto(old, k - 2) | _bit(c)
-        masks = rest[None, :] | _bit(pool)[:, None]
-        extra = _lse_rows(score.local_many(np.full(masks.size, j), masks.ravel()).reshape(masks.shape))
+        rest = _with(subset_lists(old, k - 2), np.array([c], dtype=np.int64))
+        sets = _with(rest, pool)
+        extra = _lse_rows(score_lists(score, np.full(sets.shape[0], j), sets).reshape(pool.size, -1))
         gain = np.logaddexp(gain, extra)
     return chosen
 

@@ -14,9 +14,12 @@ chosen uniformly among the ``d(d-1)/2`` pairs. Swapping positions ``a < c`` (nod
 changes the predecessor sets of the nodes at positions ``a..c`` only: ``u`` loses nothing but gains
 the middle and ``v``, ``v`` keeps ``pred(u)``, each middle node swaps ``u`` for ``v``. A step rescores
 those nodes only, for every chain and rung at once: the affected (member, node) pairs are laid out
-flat (their number varies per member), their ``alpha`` computed in one call of
-:meth:`~.order_space.OrderTable.log_alpha` (a table lookup, or a masked sum over the table rows
-``(masks & ~allowed) == 0``) and the changes summed back per member with ``np.add.reduceat``.
+flat (their number varies per member), which of the nodes that matter to each
+(:attr:`~.order_table.OrderTable.needed`) come before it after the swap is read off the node
+positions, their ``alpha`` computed in one call of
+:meth:`~.order_table.OrderTable.log_alpha_before` (a table lookup, or a masked sum over the table
+rows) and the changes summed back per member with ``np.add.reduceat``. Nothing is a bitmask over
+all nodes, so any ``d`` works.
 
 Metropolis coupling: each of the ``C`` chains runs ``T`` rungs with inverse temperatures
 ``1 = beta_0 > ... > beta_{T-1} = beta_min`` (geometric), rung ``t`` targeting ``exp(beta_t score)``.
@@ -34,7 +37,8 @@ from typing import NamedTuple
 
 import numpy as np
 
-from .order_space import OrderSpace, OrderTable, predecessor_masks
+from .order_space import OrderSpace, positions
+from .order_table import OrderTable
 from .parent_sets import ParentSetTable
 
 
@@ -83,7 +87,8 @@ class OrderState(NamedTuple):
         position: ``(C, d)`` the orders of rung 0 (what the driver keeps).
         log_density: ``(C,)`` their scores.
         orders: ``(C, T, d)`` int64 every rung's order.
-        pred: ``(C, T, d)`` int64 predecessor masks per node.
+        pos: ``(C, T, d + 1)`` int64 position of each node (last entry ``d``, see
+            :func:`~.order_space.positions`).
         node_scores: ``(C, T, d)`` ``log alpha_j(pred_j)``.
         scores: ``(C, T)`` order scores (sum of ``node_scores``).
         step: steps taken so far.
@@ -92,7 +97,7 @@ class OrderState(NamedTuple):
     position: np.ndarray
     log_density: np.ndarray
     orders: np.ndarray
-    pred: np.ndarray
+    pos: np.ndarray
     node_scores: np.ndarray
     scores: np.ndarray
     step: int
@@ -136,17 +141,15 @@ class OrderKernel:
         """State from ``(C, T, d)`` orders."""
         o = np.asarray(orders, dtype=np.int64)
         c, t, d = o.shape
-        pred = predecessor_masks(o)
-        nodes = np.broadcast_to(np.arange(d), o.shape)
-        ns = self.tab.log_alpha(nodes.ravel(), pred.ravel()).reshape(o.shape)
+        ns = self.tab.node_scores(o.reshape(c * t, d)).reshape(o.shape)
         sc = ns.sum(axis=2)
-        return OrderState(o[:, 0].copy(), sc[:, 0].copy(), o, pred, ns, sc, 0)
+        return OrderState(o[:, 0].copy(), sc[:, 0].copy(), o, positions(o), ns, sc, 0)
 
     def step(self, rng: np.random.Generator, state: OrderState) -> tuple[OrderState, OrderInfo]:
         c, t, d = state.orders.shape
         b = c * t
         orders = state.orders.reshape(b, d).copy()
-        pred = state.pred.reshape(b, d).copy()
+        pos = state.pos.reshape(b, d + 1).copy()
         ns = state.node_scores.reshape(b, d).copy()
         # proposal: positions lo < hi
         adjacent = rng.random(b) < self.p_adjacent
@@ -157,28 +160,32 @@ class OrderKernel:
         hi = np.where(adjacent, lo + 1, np.maximum(a, e))
         member = np.arange(b)
         u, v = orders[member, lo], orders[member, hi]
-        bu, bv = np.left_shift(np.int64(1), u), np.left_shift(np.int64(1), v)
         length = hi - lo + 1
         ends = np.cumsum(length)
         starts = ends - length
         flat_m = np.repeat(member, length)
         flat_pos = np.arange(ends[-1]) - np.repeat(starts, length) + lo[flat_m]
         flat_node = orders[flat_m, flat_pos]
-        new_pred = (pred[flat_m, flat_node] & ~bu[flat_m]) | bv[flat_m]  # middle nodes: u -> v
-        new_pred[starts] = (pred[member, v] & ~bu) | bv  # u moves to hi
-        new_pred[ends - 1] = pred[member, u]  # v moves to lo
-        new_ns = self.tab.log_alpha(flat_node, new_pred)
+        lo_f, hi_f = lo[flat_m], hi[flat_m]
+        own = np.where(flat_pos == lo_f, hi_f, np.where(flat_pos == hi_f, lo_f, flat_pos))  # u <-> v
+        need = self.tab.needed[flat_node]  # (F, K) the nodes whose place matters
+        at = pos[flat_m[:, None], need]
+        at = np.where(
+            need == u[flat_m, None], hi_f[:, None], np.where(need == v[flat_m, None], lo_f[:, None], at)
+        )
+        new_ns = self.tab.log_alpha_before(flat_node, at < own[:, None])
         with np.errstate(invalid="ignore"):
             delta = np.add.reduceat(new_ns - ns[flat_m, flat_node], starts)
             beta = np.tile(self.betas, c)
             accept = -rng.standard_exponential(b) < beta * delta
         acc_flat = accept[flat_m]
-        pred[flat_m[acc_flat], flat_node[acc_flat]] = new_pred[acc_flat]
         ns[flat_m[acc_flat], flat_node[acc_flat]] = new_ns[acc_flat]
+        pos[member[accept], u[accept]] = hi[accept]
+        pos[member[accept], v[accept]] = lo[accept]
         scores = ns.sum(axis=1)  # exact, no drift from summed deltas
         orders[member[accept], lo[accept]] = v[accept]
         orders[member[accept], hi[accept]] = u[accept]
-        orders, pred, ns = orders.reshape(c, t, d), pred.reshape(c, t, d), ns.reshape(c, t, d)
+        orders, pos, ns = orders.reshape(c, t, d), pos.reshape(c, t, d + 1), ns.reshape(c, t, d)
         scores = scores.reshape(c, t)
         tried = np.zeros((c, max(t - 1, 0)), dtype=bool)
         swapped = np.zeros_like(tried)
@@ -192,12 +199,12 @@ class OrderKernel:
             ci, ti = np.nonzero(swapped)
             perm[ci, ti], perm[ci, ti + 1] = ti + 1, ti
             rows = np.arange(c)[:, None]
-            orders, pred, ns, scores = (
+            orders, pos, ns, scores = (
                 orders[rows, perm],
-                pred[rows, perm],
+                pos[rows, perm],
                 ns[rows, perm],
                 scores[rows, perm],
             )
         acc = accept.reshape(c, t)
-        new = OrderState(orders[:, 0].copy(), scores[:, 0].copy(), orders, pred, ns, scores, state.step + 1)
+        new = OrderState(orders[:, 0].copy(), scores[:, 0].copy(), orders, pos, ns, scores, state.step + 1)
         return new, OrderInfo(acc[:, 0], acc, tried, swapped)

@@ -34,7 +34,8 @@ from .candidates import candidate_parents, expand_candidates
 from .driver import chain_diagnostics, run_chains
 from .order_kernel import OrderInfo, OrderKernel, check_orders, random_orders
 from .order_result import OrderMCMCConfig, OrderMCMCResult, check_number
-from .order_space import MAX_LOOKUP, OrderSpace, OrderTable, lookup_width
+from .order_space import MAX_LOOKUP, OrderSpace, lookup_width
+from .order_table import OrderTable
 from .parent_sets import ParentSetTable, check_candidates
 
 __all__ = ["OrderMCMCConfig", "OrderMCMCResult", "order_log_score", "order_mcmc"]

@@ -63,6 +63,35 @@ def subsets_upto(members: np.ndarray, k: int) -> np.ndarray:
     return np.concatenate(out)
 
 
+def subset_lists(members: np.ndarray, k: int) -> np.ndarray:
+    """Every subset of ``members`` ``(c,)`` with at most ``k`` elements as rows of node indices: ``(n, k)``
+    int64, padding ``-1``, smallest first (the order of :func:`subsets_upto`). Any node indices."""
+    m = np.asarray(members, dtype=np.int64)
+    out = [np.full((1, k), -1, dtype=np.int64)]
+    for s in range(1, min(k, m.size) + 1):
+        combos = np.array(list(combinations(range(m.size), s)), dtype=np.int64)
+        rows = np.full((combos.shape[0], k), -1, dtype=np.int64)
+        rows[:, :s] = m[combos]
+        out.append(rows)
+    return np.concatenate(out)
+
+
+def score_lists(score: Any, nodes: np.ndarray, sets: np.ndarray) -> np.ndarray:
+    """Score ``(m,)`` nodes with parent sets given as ``(m, s)`` rows of node indices (padding ``-1``):
+    through ``score.local_many`` (bitmasks, cached) up to 62 nodes, ``score.local_bits`` above."""
+    d = int(score.d)
+    sets = np.asarray(sets, dtype=np.int64)
+    nodes = np.asarray(nodes, dtype=np.int64)
+    if d <= 62:
+        masks = np.where(sets >= 0, np.left_shift(np.int64(1), np.maximum(sets, 0)), 0).sum(axis=1)
+        return np.asarray(score.local_many(nodes, masks), dtype=np.float64)
+    if not hasattr(score, "local_bits"):
+        raise TypeError(f"score: above 62 nodes the score needs local_bits(nodes, parents) (d = {d})")
+    bits = np.zeros((sets.shape[0], d + 1), dtype=bool)
+    bits[np.arange(sets.shape[0])[:, None], np.where(sets >= 0, sets, d)] = True
+    return np.asarray(score.local_bits(nodes, bits[:, :d]), dtype=np.float64)
+
+
 @dataclass(frozen=True)
 class ParentSetTable:
     """Scored admissible parent sets of every node.
@@ -173,6 +202,12 @@ class BoundedScore:
         size = ((masks[:, None] >> np.arange(self.d, dtype=np.int64)) & 1).sum(axis=1)
         out = np.asarray(self.score.local_many(nodes, masks), dtype=np.float64)
         return np.where(size > self.max_parents, -np.inf, out)
+
+    def local_bits(self, nodes: np.ndarray, parents: np.ndarray) -> np.ndarray:
+        """``(m,)`` like :meth:`local_many`, parent sets as ``(m, d)`` boolean rows (any ``d``)."""
+        bits = np.asarray(parents, dtype=bool)
+        out = np.asarray(self.score.local_bits(nodes, bits), dtype=np.float64)
+        return np.where(bits.sum(axis=1) > self.max_parents, -np.inf, out)
 
     def log_posterior(self, adj: np.ndarray) -> np.ndarray:
         """``(n,)`` unnormalised log posterior of ``(n, d, d)`` graphs under the bound."""

@@ -9,7 +9,7 @@ import math
 import numpy as np
 from scipy.special import gammaln
 
-from .score_checks import _check_one, _check_pairs, _check_rows, _mask_bits, _positive_float
+from .score_checks import _check_bits, _check_one, _check_pairs, _check_rows, _mask_bits, _positive_float
 
 
 def _run_counts(codes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -122,11 +122,18 @@ class BDeuScore:
     def local_many(self, nodes: np.ndarray, masks: np.ndarray) -> np.ndarray:
         """Local scores ``log p(D_j | D_pa)``: ``nodes (m,)``, ``masks (m,)`` int64 -> ``(m,)`` float64."""
         nodes_arr, masks_arr = _check_pairs(nodes, masks, self.d)
+        return self._local(nodes_arr, _mask_bits(masks_arr, self.d))
+
+    def local_bits(self, nodes: np.ndarray, parents: np.ndarray) -> np.ndarray:
+        """Local scores of parent sets given as rows of a boolean matrix (any ``d``, no bitmasks):
+        ``nodes (m,)``, ``parents (m, d) bool`` -> ``(m,)`` float64."""
+        return self._local(*_check_bits(nodes, parents, self.d))
+
+    def _local(self, nodes_arr: np.ndarray, bits: np.ndarray) -> np.ndarray:
         m = nodes_arr.shape[0]
         out = np.empty(m)
         if m == 0:
             return out
-        bits = _mask_bits(masks_arr, self.d)
         # Mixed-radix codes of the family fit in int64 when prod(arities) < 2**62.
         fits = (bits @ self._log2_arity + self._log2_arity[nodes_arr]) < 62.0
         fast = np.flatnonzero(fits)

@@ -11,7 +11,15 @@ from scipy.special import gammaln
 
 from bayesguard._validate import as_float_array
 
-from .score_checks import _as_index_array, _check_one, _check_pairs, _check_rows, _mask_bits, _positive_float
+from .score_checks import (
+    _as_index_array,
+    _check_bits,
+    _check_one,
+    _check_pairs,
+    _check_rows,
+    _mask_bits,
+    _positive_float,
+)
 
 _LOG_PI = math.log(math.pi)
 
@@ -115,8 +123,11 @@ class BGeScore:
         masks = _as_index_array(set_masks, "set_masks")
         if masks.size and ((masks < 0) | (masks >= (1 << self.d))).any():
             raise ValueError(f"set_masks: expected bitmasks in [0, 2**{self.d})")
-        out = np.zeros(masks.shape[0])
-        bits = _mask_bits(masks, self.d)
+        return self._log_marginal_bits(_mask_bits(masks, self.d))
+
+    def _log_marginal_bits(self, bits: np.ndarray) -> np.ndarray:
+        """``log p(D_Y)`` for ``(m, d)`` boolean variable sets -> ``(m,)``."""
+        out = np.zeros(bits.shape[0])
         sizes = bits.sum(axis=1)
         for ell in np.unique(sizes):
             if ell == 0:
@@ -136,6 +147,14 @@ class BGeScore:
         logp = self.log_marginal_sets(sets)[inverse.ravel()]
         m = nodes_arr.shape[0]
         return logp[:m] - logp[m:]
+
+    def local_bits(self, nodes: np.ndarray, parents: np.ndarray) -> np.ndarray:
+        """Local scores of parent sets given as rows of a boolean matrix (any ``d``, no bitmasks):
+        ``nodes (m,)``, ``parents (m, d) bool`` -> ``(m,)`` float64."""
+        nodes_arr, bits = _check_bits(nodes, parents, self.d)
+        family = bits.copy()
+        family[np.arange(nodes_arr.size), nodes_arr] = True
+        return self._log_marginal_bits(family) - self._log_marginal_bits(bits)
 
     def local(self, node: int, parent_mask: int) -> float:
         """Local score ``log p(D_node | D_pa)`` of one node and parent bitmask."""

@@ -167,6 +167,16 @@ class StructurePrior:
         bad = ((masks & req[nodes]) != req[nodes]) | ((masks & forb[nodes]) != 0)
         return np.where(bad, -np.inf, out)
 
+    def local_bits(self, nodes: np.ndarray, parents: np.ndarray) -> np.ndarray:
+        """Prior contribution of each (node, parent set) with the sets as rows of a boolean matrix:
+        ``(m,) nodes, (m, d) bool -> (m,)`` (any ``d``)."""
+        nodes = np.asarray(nodes, dtype=np.int64)
+        bits = np.asarray(parents, dtype=bool)
+        out = np.einsum("mi,mi->m", bits.astype(np.float64), self.log_odds[:, nodes].T)
+        req, forb = self.required[:, nodes].T, self.forbidden[:, nodes].T
+        bad = (req & ~bits).any(axis=1) | (forb & bits).any(axis=1)
+        return np.where(bad, -np.inf, out)
+
     @property
     def _masks(self) -> tuple[np.ndarray, np.ndarray]:
         """Per node, the bitmasks of its required and of its forbidden parents: two ``(d,)`` int64."""

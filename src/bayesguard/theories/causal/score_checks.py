@@ -23,8 +23,6 @@ def _check_rows(n_rows: int, d: int) -> None:
         raise ValueError(f"data: expected at least 2 rows (shape (N, d) with N >= 2), got {n_rows}")
     if d < 1:
         raise ValueError("data: expected at least 1 column (shape (N, d) with d >= 1), got 0")
-    if d > _MAX_D:
-        raise ValueError(f"data: at most {_MAX_D} columns are supported (int64 parent masks), got {d}")
 
 
 def _as_index_array(value: object, field: str) -> np.ndarray:
@@ -44,6 +42,11 @@ def _check_pairs(nodes: object, masks: object, d: int) -> tuple[np.ndarray, np.n
         raise ValueError(
             f"masks: expected the same shape as nodes {nodes_arr.shape}, got shape {masks_arr.shape}"
         )
+    if d > _MAX_D:
+        raise ValueError(
+            f"masks: int64 parent bitmasks hold at most {_MAX_D} variables, this score has {d}; "
+            "use local_bits(nodes, parents) with a (m, d) boolean parent matrix"
+        )
     if nodes_arr.size:
         bad = (nodes_arr < 0) | (nodes_arr >= d)
         if bad.any():
@@ -60,7 +63,29 @@ def _check_pairs(nodes: object, masks: object, d: int) -> tuple[np.ndarray, np.n
     return nodes_arr, masks_arr
 
 
+def _check_bits(nodes: object, parents: object, d: int) -> tuple[np.ndarray, np.ndarray]:
+    """Validate ``(m,)`` node indices and an ``(m, d)`` boolean parent matrix (any ``d``)."""
+    nodes_arr = _as_index_array(nodes, "nodes")
+    bits = np.asarray(parents)
+    if bits.shape != (nodes_arr.shape[0], d) or bits.dtype != np.bool_:
+        raise ValueError(
+            f"parents: expected a ({nodes_arr.shape[0]}, {d}) boolean matrix (row r: the parents of "
+            f"nodes[r]), got shape {bits.shape} {bits.dtype}"
+        )
+    if nodes_arr.size:
+        bad = (nodes_arr < 0) | (nodes_arr >= d)
+        if bad.any():
+            raise ValueError(f"nodes: expected node indices in [0, {d - 1}], got {nodes_arr[bad][0]}")
+        own = bits[np.arange(nodes_arr.size), nodes_arr]
+        if own.any():
+            i = int(np.flatnonzero(own)[0])
+            raise ValueError(f"parents: row {i} makes node {nodes_arr[i]} its own parent")
+    return nodes_arr, bits
+
+
 def _check_one(node: object, parent_mask: object, d: int) -> tuple[int, int]:
+    if d > _MAX_D:
+        raise ValueError(f"parent_mask: bitmasks hold at most {_MAX_D} variables, this score has {d}")
     for field, v in (("node", node), ("parent_mask", parent_mask)):
         if isinstance(v, bool) or not isinstance(v, int | np.integer):
             raise TypeError(f"{field}: expected an integer, got {type(v).__name__}")

@@ -78,6 +78,11 @@ class StructureScore:
         """Local log score plus log prior: ``(m,) nodes, (m,) int64 masks -> (m,)``."""
         return self.cache.local_many(nodes, masks) + self.prior.local_many(nodes, masks)  # type: ignore[union-attr]
 
+    def local_bits(self, nodes: np.ndarray, parents: np.ndarray) -> np.ndarray:
+        """Local log score plus log prior of parent sets as rows of a boolean matrix (any ``d``; not
+        cached): ``(m,) nodes, (m, d) bool -> (m,)``."""
+        return self.scorer.local_bits(nodes, parents) + self.prior.local_bits(nodes, parents)  # type: ignore[attr-defined,union-attr]
+
     def log_posterior(self, adj: np.ndarray) -> np.ndarray:
         """Unnormalised ``log p(G) + log p(D | G)`` of ``(n, d, d)`` acyclic graphs -> ``(n,)``."""
         masks = parent_masks(adj)
