@@ -40,6 +40,9 @@ from .parent_sets import ParentSetTable, check_candidates
 
 __all__ = ["OrderMCMCConfig", "OrderMCMCResult", "order_log_score", "order_mcmc"]
 
+#: Steps timed before a budgeted run to choose its thinning (they count as burn-in).
+WARM_UP = 64
+
 
 def _width_cap(d: int, config: OrderMCMCConfig) -> int:
     """Most candidates per node: ``config.max_candidates``, or what keeps the lookup tables in memory."""
@@ -95,6 +98,14 @@ def _run(
     moves = np.zeros(t)
     tried = np.zeros(max(t - 1, 0))
     swapped = np.zeros(max(t - 1, 0))
+    thin = config.thin
+    if time_budget is not None:  # thin so that about max_kept orders per chain are kept
+        t0 = time.perf_counter()
+        for _ in range(WARM_UP):
+            state, _ = kernel.step(rng, state)
+        per_step = (time.perf_counter() - t0) / WARM_UP
+        time_budget = max(time_budget - (time.perf_counter() - t0), 1e-3)
+        thin = max(thin, int(np.ceil(time_budget / per_step / config.max_kept)))
 
     def record(_: object, info: OrderInfo) -> None:
         moves[:] += info.accepted_rungs.mean(axis=0)
@@ -105,7 +116,7 @@ def _run(
         kernel,
         state,
         n_steps=n_steps,
-        thin=config.thin,
+        thin=thin,
         seed=rng,
         time_budget=time_budget,
         progress=progress,
