@@ -4,6 +4,15 @@ from .audit import read_audit_log
 from .configs import BoundConfig, SearchConfig, SuggestConfig, UpdateConfig
 from .guard import Guard
 from .guardrail import Guardrail
+from .reward_rules import (
+    RewardRule,
+    RewardRuleConfig,
+    RewardRuleResult,
+    apply_reward_rule,
+    quantilize,
+    quantilizer_distribution,
+    regret_harm,
+)
 from .rules import (
     Rule,
     RuleResult,
@@ -25,6 +34,9 @@ __all__ = [
     "UpdateConfig",
     "Decision",
     "Guardrail",
+    "RewardRule",
+    "RewardRuleConfig",
+    "RewardRuleResult",
     "Rule",
     "RuleResult",
     "Verdict",
@@ -35,5 +47,9 @@ __all__ = [
     "cautious_set_size",
     "harm_estimate",
     "posterior_rule",
+    "apply_reward_rule",
+    "quantilize",
+    "quantilizer_distribution",
+    "regret_harm",
     "read_audit_log",
 ]
