@@ -125,6 +125,7 @@ def test_registry_holds_every_command():
         ("bench", "structure"),
         ("bench", "structure-scale"),
         ("bench", "plant"),
+        ("bench", "ood"),
     }
 
 

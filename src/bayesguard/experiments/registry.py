@@ -245,5 +245,7 @@ class Registry:
 
 
 #: The built-in experiments: ``bayesguard demo`` and the ``bayesguard bench`` commands.
-REGISTRY = Registry(modules=("bayesguard.experiments.demo", "bayesguard.experiments.benches"))
+REGISTRY = Registry(
+    modules=("bayesguard.experiments.demo", "bayesguard.experiments.benches", "bayesguard.experiments.ood")
+)
 register = REGISTRY.register

@@ -23,6 +23,7 @@ from ..theories.causal.harm import HarmSpec
 from ..theories.causal.prior import StructurePrior
 from .configs import BoundConfig, SearchConfig
 from .guard import Guard
+from .support import SupportConfig
 
 #: By default a sampled posterior's error is measured against the exact DP up to this many variables.
 MEASURE_MAX_D = 12
@@ -71,6 +72,7 @@ def CausalGuard(  # noqa: N802  (a constructor function, kept under the class na
     seed: int = 0,
     audit_path: str | Path | None = None,
     measure_error: bool | None = None,
+    support: SupportConfig | None = None,
 ) -> Guard:
     """A :class:`Guard` on causal theories.
 
@@ -93,6 +95,8 @@ def CausalGuard(  # noqa: N802  (a constructor function, kept under the class na
             estimate; :func:`~bayesguard.inference.dp_sampler.measure_against_dp`). None (default):
             when no ``sampler_error`` is stated, the posterior carries no known bound, and
             ``d <= MEASURE_MAX_D`` (the DP visits ``3^d`` pairs).
+        support: :class:`~bayesguard.guard.support.SupportConfig` (default: contexts unlike the data's
+            context columns are ASKed, never ALLOWed).
     """
     if amortised is not None and spec.discrete:
         raise ValueError("amortised: the amortised marginaliser takes continuous contexts only")
@@ -109,6 +113,7 @@ def CausalGuard(  # noqa: N802  (a constructor function, kept under the class na
         human_theories=human_theories,
         seed=seed,
         audit_path=audit_path,
+        support=support,
     )
     if extra_graphs is not None and len(extra_graphs):
         guard.posterior = guard._merge(

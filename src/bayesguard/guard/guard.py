@@ -13,6 +13,9 @@ offer more, and the guard uses it when it does:
   per-draw values for the Monte Carlo bound when per-theory harm is itself approximate;
 - ``search`` (harm-seeking search), ``human`` (people's theories), ``information_gain`` (a richer
   experiment than the harm event itself), ``explain`` (a causal path).
+- ``support_data`` / ``support_features`` / ``support_contexts`` (training contexts and a context's
+  features): a context outside what the data support is ASKed, never ALLOWed
+  (:mod:`~bayesguard.guard.support`).
 
 Any error inside a check gives REJECT with the error as its reason (fail closed); bad configuration
 raises at construction, naming the argument.
@@ -37,6 +40,7 @@ from .configs import BoundConfig, SearchConfig, SuggestConfig, UpdateConfig
 from .evaluation import Evaluation, Prepared, evaluate, prepare
 from .guarantees import bound_guarantee, rule_guarantee
 from .rules import Rule, check_ties, decide
+from .support import SupportConfig, SupportState, annotate, restrict
 from .verdict import Decision, Verdict
 
 #: Verdicts kept in :attr:`Guard.history` by default (the audit log keeps all of them).
@@ -61,6 +65,8 @@ class Guard:
         search: :class:`SearchConfig` (the harm-seeking search; needs ``family.search``).
         suggest: :class:`SuggestConfig` (what an ASK suggests).
         update: :class:`UpdateConfig` (how ``observe`` follows data with a sampled posterior).
+        support: :class:`~bayesguard.guard.support.SupportConfig` (ASK, never ALLOW, in a context outside
+            what the data support; on by default when there are training contexts).
         human_theories: people's theories (``family.human`` turns each into a theory of the family).
         seed: seeds every random choice of the guard (a non-negative integer).
         true_theory: needed only by the evaluation-only ``oracle`` rule.
@@ -82,6 +88,7 @@ class Guard:
         search: SearchConfig | None = None,
         suggest: SuggestConfig | None = None,
         update: UpdateConfig | None = None,
+        support: SupportConfig | None = None,
         human_theories: Sequence[Any] = (),
         seed: int = 0,
         true_theory: Any = None,
@@ -115,6 +122,8 @@ class Guard:
         self.search = _config(search, SearchConfig, "search")
         self.suggest = _config(suggest, SuggestConfig, "suggest")
         self.update = _config(update, UpdateConfig, "update")
+        self.support = _config(support, SupportConfig, "support")
+        self._support = SupportState(self.support, family)
         if self.search.enabled and not hasattr(family, "search"):
             raise ValueError(f"search: family {family.name!r} offers no harm-seeking search")
         self.seed = positive_int(seed, "seed", minimum=0)
@@ -165,7 +174,8 @@ class Guard:
         return out
 
     def check(self, context: Any, action: int) -> Verdict:
-        """Verdict on ``action`` in ``context``; never raises, never ALLOWs after an error."""
+        """Verdict on ``action`` in ``context``; never raises, never ALLOWs after an error or in a context
+        outside the data's support."""
         try:
             action = action_index(action, self.n_actions)
             return self._record(self._check_all(context, action)[0])
@@ -194,6 +204,7 @@ class Guard:
         from .observe import observe
 
         observe(self, data)
+        self._support.observed(self.family, data)
 
     def theories_from(self, source: str) -> np.ndarray:
         """The theories the posterior holds from ``source`` (``"posterior"``, ``"search"``, ``"human"``)."""
@@ -273,6 +284,7 @@ class Guard:
         from .explain_verdict import build_verdicts
 
         actions = list(range(self.n_actions)) if action is None else [action_index(action, self.n_actions)]
+        support = self._support.check(self.family, context, self.n_actions)  # raises on NaN / inf
         prep = self._prepared()
         ev = evaluate(self, prep, context)
         if self.search.enabled and self._challenge(ev, prep, context, actions):
@@ -289,10 +301,13 @@ class Guard:
         )
         decision = decisions.decision.copy()
         decision[list(ev.refused)] = Decision.REJECT.value  # their placeholder numbers never read as safe
+        if self.rule not in (Rule.NONE, Rule.ORACLE):  # out of the data's support: ASK, never ALLOW
+            decision = restrict(decision, support, self.ask)
         guaranteed, assumptions = self._guarantee(prep)
-        return build_verdicts(
+        verdicts = build_verdicts(
             self, prep, ev, decision, decisions.why, actions, context, guaranteed, assumptions
         )
+        return annotate(verdicts, support)
 
     def _error_verdict(self, action: Any, exc: Exception) -> Verdict:
         act = int(action) if isinstance(action, int | np.integer) and not isinstance(action, bool) else None

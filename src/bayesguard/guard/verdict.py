@@ -47,6 +47,10 @@ class Verdict:
             exact, or sampled with a sampler error that is a known bound (and independent draws). A
             bound over an approximate posterior whose error is unknown is never guaranteed.
         assumptions: what the number assumes, in words (e.g. "the true theory is in the family").
+        support: whether the context lies inside what the data support
+            (:mod:`~bayesguard.guard.support`): ``in_support``, the out-of-distribution ``score`` and its
+            ``threshold``, ``kind``, ``fpr``, the features ``outside``, ``n_train`` and ``reason``; None
+            when not checked (no training contexts, or a context without features).
     """
 
     decision: Decision
@@ -68,6 +72,7 @@ class Verdict:
     explanation: str | None = None
     guaranteed: bool = False
     assumptions: tuple[str, ...] = ()
+    support: dict[str, Any] | None = None
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "guaranteed", bool(self.guaranteed))
@@ -139,6 +144,14 @@ class Verdict:
             lines.append(f"  causal path: {self.explanation}")
         if self.suggestion:
             lines.append(f"  suggestion: {self.suggestion}")
+        if self.support is not None:
+            sup = self.support
+            where = "inside" if sup.get("in_support") else "OUTSIDE"
+            lines.append(
+                f"  support: context {where} the data's support ({sup.get('kind')} score "
+                f"{sup.get('score')}, threshold {sup.get('threshold')}, "
+                f"{sup.get('n_train')} training contexts)"
+            )
         status = "guaranteed" if self.guaranteed else "NOT guaranteed"
         lines.append(
             f"  bound {status}" + (f"; assumes: {'; '.join(self.assumptions)}" if self.assumptions else "")
