@@ -162,7 +162,7 @@ _SCALE_SAMPLERS = ("mcmc", "order-mcmc", "gflownet", "gflownet-attention")
         ),
         Option(
             "--large-dims",
-            "variables of the problems without truth (at most 62: parent sets are 64-bit masks)",
+            "variables of the problems without truth (above 62 only order-mcmc: the others use 64-bit masks)",
             [50],
             ints,
         ),
@@ -214,9 +214,12 @@ def structure_scale(args: argparse.Namespace) -> Result:
             [10, 12],
         )
     seeds = _seeds(args)
-    if max(args.truth_dims + args.large_dims, default=0) > 62 or min(args.truth_dims, default=2) < 2:
+    if max(args.truth_dims, default=0) > 24 or min(args.truth_dims + args.large_dims, default=2) < 2:
+        raise ValueError("--truth-dims/--large-dims: truth d in [2, 24] (the DP's 2^d tables), large d >= 2")
+    masked = sorted(set(args.large_samplers) - {"order-mcmc"})
+    if max(args.large_dims, default=0) > 62 and masked:
         raise ValueError(
-            "--truth-dims/--large-dims: each d must lie in [2, 62] (parent sets are int64 bitmasks)"
+            f"--large-samplers: {masked} hold parent sets as 64-bit masks, so d <= 62; above, use order-mcmc"
         )
     print(
         f"structure at scale: truth d in {args.truth_dims} ({args.graphs}, N in {args.n_samples}, "
