@@ -7,7 +7,10 @@
 - :mod:`.likelihoods`: log-likelihoods batched over theories, answer probabilities of queries;
 - :mod:`.mdp`: small tabular MDPs, value iteration batched over theories, simulated demonstrators;
 - :class:`LinearRewardFamily` (Gaussian or ball prior) and :class:`FiniteRewardFamily` (exact), both
-  :class:`~bayesguard.theories.base.TheoryFamily` members that the one guard accepts.
+  :class:`~bayesguard.theories.base.TheoryFamily` members that the one guard accepts;
+- :class:`NeuralRewardFamily` (:mod:`.neural`): an ensemble of small MLP rewards trained on preferences
+  (PyTorch) with a last-layer Laplace posterior, for features too rich for a linear model. Posteriors
+  of the linear family: :mod:`bayesguard.inference.reward_posterior`.
 """
 
 from .feedback import Answer, Corrections, Demonstrations, FeedbackData, Preferences, Rankings
@@ -27,6 +30,8 @@ from .likelihoods import (
 )
 from .linear import LinearRewardFamily, RewardPrior
 from .mdp import TabularMDP, boltzmann_policy, sample_trajectories, trajectory_features
+from .neural import NeuralRewardFamily
+from .neural_train import NeuralRewardConfig
 
 __all__ = [
     "Answer",
@@ -36,6 +41,8 @@ __all__ = [
     "FiniteRewardFamily",
     "HumanModel",
     "LinearRewardFamily",
+    "NeuralRewardConfig",
+    "NeuralRewardFamily",
     "Preferences",
     "RationalityPrior",
     "Rankings",
