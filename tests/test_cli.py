@@ -126,6 +126,8 @@ def test_registry_holds_every_command():
         ("bench", "structure-scale"),
         ("bench", "plant"),
         ("bench", "ood"),
+        ("bench", "reward-posterior"),
+        ("bench", "preferences"),
     }
 
 

@@ -246,6 +246,12 @@ class Registry:
 
 #: The built-in experiments: ``bayesguard demo`` and the ``bayesguard bench`` commands.
 REGISTRY = Registry(
-    modules=("bayesguard.experiments.demo", "bayesguard.experiments.benches", "bayesguard.experiments.ood")
+    modules=(
+        "bayesguard.experiments.demo",
+        "bayesguard.experiments.benches",
+        "bayesguard.experiments.ood",
+        "bayesguard.experiments.reward_posterior",
+        "bayesguard.experiments.preferences",
+    )
 )
 register = REGISTRY.register

@@ -8,6 +8,7 @@ from typing import Any
 import numpy as np
 
 from ..marginal.information import uncertainty_split
+from ..marginal.questions import Question, all_pairs, next_question
 from .evaluation import Evaluation, Prepared
 from .rules import Rule
 from .verdict import Decision, Verdict
@@ -48,8 +49,43 @@ def reason(guard: Any, prep: Prepared, ev: Evaluation, why: str, a: int) -> str:
     return f"{_name(guard)} {ev.rule_estimate[a]:.3g}{bound}: {est:.3g} > C={c:g}"
 
 
+def reward_question(guard: Any, context: Any, strategy: str = "eig") -> Question | None:
+    """The next question for a guard over reward theories, or None for any other family.
+
+    The candidate questions are the pairs of options in the context (``(n_actions, n_features)``
+    features): "which of these two do you prefer?". They are scored over the whole posterior (every
+    theory with positive weight) with the answer probabilities of the family's human model given its
+    data, and the best one by ``strategy`` is returned
+    (:func:`~bayesguard.marginal.questions.next_question`, ties broken by a generator seeded with the
+    guard's seed, so the guard's own random stream is left alone). Its answer is a
+    :class:`~bayesguard.theories.reward.Preferences` record of the two options, for ``guard.observe``.
+    """
+    from ..theories.reward import answer_probs
+    from ..theories.reward._base import RewardFamilyBase
+
+    fam = guard.family
+    if not isinstance(fam, RewardFamilyBase):
+        return None
+    phi = np.asarray(context, dtype=np.float64)
+    if phi.ndim != 2 or phi.shape[0] < 2:
+        return None
+    post = guard.posterior
+    keep = np.isfinite(post.log_weights)
+    pairs = all_pairs(phi.shape[0])
+    probs = answer_probs(post.theories[keep], phi[pairs[:, 0]], phi[pairs[:, 1]], fam.model, given=fam.data)
+    names = [_action_label(guard, a) for a in range(phi.shape[0])]
+    rng = np.random.default_rng(guard.seed)
+    return next_question(
+        strategy, post.log_weights[keep], probs, pairs, rng, descriptions=names, features=phi
+    )
+
+
 def suggestion(guard: Any, prep: Prepared, ev: Evaluation, decision: np.ndarray, context: Any) -> str:
-    """The allowed action whose outcome best separates the most probable plausible theories."""
+    """For a reward family, the next question to put to the human (:func:`reward_question`); otherwise
+    the allowed action whose outcome best separates the most probable plausible theories."""
+    question = reward_question(guard, context)
+    if question is not None:
+        return str(question)
     safe = [e for e in range(guard.n_actions) if decision[e] == Decision.ALLOW.value]
     if not safe:
         return "no action is safe to try; ask a person, or observe passively"
