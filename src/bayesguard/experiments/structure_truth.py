@@ -192,5 +192,6 @@ def evaluate(name: str, problem: Problem, out: dict[str, Any], exact: dict[str, 
         row["truth_note"] = f"exact {target} DP"
     else:
         row["edge_max_error"] = row["edge_rmse"] = float("nan")
-        row["truth_note"] = f"no exact {target} truth at d = {problem.d} (3^d pairs)"
+        cost = "2^d subsets" if target == "order-modular" else "3^d pairs"
+        row["truth_note"] = f"no exact {target} truth at d = {problem.d} ({cost})"
     return row

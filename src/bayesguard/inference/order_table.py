@@ -193,7 +193,9 @@ class OrderTable:
     def _rb(self, w: np.ndarray) -> np.ndarray:
         """``(m, d, P)`` weights -> ``(m, d, d)`` ``[m, i, j]`` probability that ``j``'s set holds ``i``."""
         p = (w / w.sum(axis=2, keepdims=True)).transpose(1, 0, 2)  # (d, m, P)
-        local = np.matmul(p, self.ubits.astype(np.float64)).transpose(1, 0, 2)  # (m, d, U)
+        if self._ubits_f is None:
+            self._ubits_f = self.ubits.astype(np.float64)
+        local = np.matmul(p, self._ubits_f).transpose(1, 0, 2)  # (m, d, U)
         return self._scatter(local, np.float64)
 
     def edge_probs(self, orders: np.ndarray) -> np.ndarray:
