@@ -65,6 +65,7 @@ class OrderTable:
         with np.errstate(invalid="ignore"):
             self.weights = np.where(space.masks >= 0, np.exp(self.scores - self.top[:, None]), 0.0)
         u = self.univ.shape[1]
+        self._ubits_f: np.ndarray | None = None  # float copy for the Rao-Blackwellised sums, made once
         # (d, P, U) membership of each set over its node's universe
         self.ubits = ((self.masks[:, :, None] >> np.arange(u)) & 1).astype(bool) & (self.masks >= 0)[
             ..., None
