@@ -300,3 +300,18 @@ def harm_estimate(
     check_ties(ties, tie_rank)
     alpha = unit_interval(alpha, "alpha", open_left=True)
     return cautious_rule(probs, harm, alpha, ties, tie_rank)
+
+
+#: The rules for acting under reward uncertainty, served from this module too (they live in
+#: ``reward_rules.py``, which builds on the cautious set defined here).
+_REWARD_NAMES = frozenset(
+    {"RewardRule", "RewardRuleConfig", "RewardRuleResult", "apply_reward_rule", "regret_harm", "cvar"}
+)
+
+
+def __getattr__(name: str) -> object:
+    if name in _REWARD_NAMES:
+        from . import reward_rules
+
+        return getattr(reward_rules, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
