@@ -28,7 +28,7 @@ import argparse
 import json
 import multiprocessing as mp
 import time
-from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures import ProcessPoolExecutor, as_completed
 from pathlib import Path
 
 import numpy as np
@@ -73,8 +73,9 @@ def task(args: tuple) -> list[dict]:
                 progress=False,
                 candidates="pruned" if d > 20 else "all",
             )
-            candidates = run.space.candidates if d > 20 else None
             seeds = run.samples.reshape(-1, d, d)
+            # the pruned space's candidates, plus the plus-one parents its draws used
+            candidates = run.space.candidates | seeds.any(axis=0) if d > 20 else None
         config = GFlowNetConfig(seed=seed, explore_stop=1.0 / (1.0 + d), stop_bias=float(np.log(d)))
         model = DAGGFlowNet(problem.score, config, candidates=candidates, max_parents=k)
         if mode == "masked+seeded":
@@ -130,10 +131,15 @@ def main() -> None:
         for s in args.seeds
         for m in args.modes
     ]
-    with ProcessPoolExecutor(args.workers, mp_context=mp.get_context("spawn")) as pool:
-        rows = [r for out in pool.map(task, tasks) for r in out]
     args.out.parent.mkdir(parents=True, exist_ok=True)
     import pandas as pd
+
+    rows: list[dict] = []
+    with ProcessPoolExecutor(args.workers, mp_context=mp.get_context("spawn")) as pool:
+        futures = [pool.submit(task, t) for t in tasks]
+        for f in as_completed(futures):  # each task's rows reach the disk when it ends
+            rows += f.result()
+            pd.DataFrame(rows).to_csv(args.out.with_suffix(".partial.csv"), index=False)
 
     frame = pd.DataFrame(rows)
     frame.to_csv(args.out.with_suffix(".csv"), index=False)
