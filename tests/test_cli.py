@@ -128,6 +128,7 @@ def test_registry_holds_every_command():
         ("bench", "ood"),
         ("bench", "reward-posterior"),
         ("bench", "preferences"),
+        ("bench", "gridworlds"),
     }
 
 

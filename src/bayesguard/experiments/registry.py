@@ -252,6 +252,7 @@ REGISTRY = Registry(
         "bayesguard.experiments.ood",
         "bayesguard.experiments.reward_posterior",
         "bayesguard.experiments.preferences",
+        "bayesguard.experiments.gridworlds",
     )
 )
 register = REGISTRY.register
