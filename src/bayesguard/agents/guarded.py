@@ -251,15 +251,20 @@ def play_episode(
     agent: Any, env: GridWorldEnv, seed: int | None = None, options: dict[str, Any] | None = None
 ) -> EpisodeOutcome:
     """Reset ``env`` (``seed``, ``options``), call ``agent.begin_episode(env)`` if it has one, then step
-    ``agent.act(env)`` to the end; the performance is ``info["performance"]``."""
+    ``agent.act(env)`` to the end, calling ``agent.observe(env, action, reward, terminated, truncated,
+    info)`` after every step when the agent has it (an agent that learns while it acts); the performance
+    is ``info["performance"]``."""
     env.reset(seed=seed, options=options)
-    begin = getattr(agent, "begin_episode", None)
+    begin, observe = getattr(agent, "begin_episode", None), getattr(agent, "observe", None)
     if begin is not None:
         begin(env)
     term = trunc = False
     info: dict[str, Any] = {}
     while not (term or trunc):
-        _, _, term, trunc, info = env.step(agent.act(env))
+        action = agent.act(env)
+        _, reward, term, trunc, info = env.step(action)
+        if observe is not None:
+            observe(env, action, float(reward), bool(term), bool(trunc), info)
     return EpisodeOutcome(float(info["visible_return"]), float(info["performance"]), int(env.t))
 
 

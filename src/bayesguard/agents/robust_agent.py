@@ -17,30 +17,15 @@ import numpy as np
 from ..guard.guard import Guard
 from ..guard.verdict import Verdict
 from ..posterior import Posterior
-from .guarded import EpisodeOutcome, GuardedConfig, GuardedLog
+from .guarded import GuardedConfig, GuardedLog, play_episode
 
 if TYPE_CHECKING:
-    from ..envs.gridworlds import GridWorldEnv
+    pass
 
 
-def play_guarded(
-    agent: Any, env: GridWorldEnv, seed: int | None = None, options: dict[str, Any] | None = None
-) -> EpisodeOutcome:
-    """One episode of ``agent.act``: reset (``seed``, ``options``), ``agent.begin_episode(env)`` and
-    ``agent.observe(env, action, reward, terminated, truncated, info)`` after every step, when the agent
-    has them. Returns the visible return, the hidden performance and the steps."""
-    env.reset(seed=seed, options=options)
-    begin, observe = getattr(agent, "begin_episode", None), getattr(agent, "observe", None)
-    if begin is not None:
-        begin(env)
-    term = trunc = False
-    info: dict[str, Any] = {}
-    while not (term or trunc):
-        action = agent.act(env)
-        _, reward, term, trunc, info = env.step(action)
-        if observe is not None:
-            observe(env, action, float(reward), bool(term), bool(trunc), info)
-    return EpisodeOutcome(float(info["visible_return"]), float(info["performance"]), int(env.t))
+#: One episode of a guarded agent (the same function as :func:`~.guarded.play_episode`, which calls the
+#: agent's ``observe`` hook after every step).
+play_guarded = play_episode
 
 
 class RobustAgent(GuardedLog):
