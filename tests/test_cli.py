@@ -129,6 +129,7 @@ def test_registry_holds_every_command():
         ("bench", "reward-posterior"),
         ("bench", "preferences"),
         ("bench", "gridworlds"),
+        ("fit",),
     }
 
 

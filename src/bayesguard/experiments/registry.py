@@ -95,7 +95,8 @@ class Option:
     """One command-line option of an experiment.
 
     Attributes:
-        flag: the option as typed, e.g. ``"--episodes"``; its value is read as ``args.episodes``.
+        flag: the option as typed, e.g. ``"--episodes"``; its value is read as ``args.episodes``. A
+            plain name (``"config"``) is an optional positional argument (shown as ``CONFIG``).
         help: what it does, in words (required: the ``--help`` output shows it with the default).
         default: the value when the option is not given (a list default is written comma-separated).
         type: parses the text typed; ``None`` with ``default=False`` makes an on/off switch.
@@ -109,8 +110,9 @@ class Option:
     choices: tuple[str, ...] | None = None
 
     def __post_init__(self) -> None:
-        if not self.flag.startswith("--") or len(self.flag) < 3:
-            raise ValueError(f"flag: expected '--name', got {self.flag!r}")
+        positional = self.flag.isidentifier() and self.flag.islower()
+        if not positional and (not self.flag.startswith("--") or len(self.flag) < 3):
+            raise ValueError(f"flag: expected '--name' (or a lowercase positional name), got {self.flag!r}")
         if not self.help.strip():
             raise ValueError(f"{self.flag}: every option needs a help text")
         if self.type is None and self.default is not False and self.choices is None:
@@ -119,7 +121,7 @@ class Option:
     @property
     def dest(self) -> str:
         """The attribute of the parsed namespace."""
-        return self.flag[2:].replace("-", "_")
+        return self.flag[2:].replace("-", "_") if self.flag.startswith("--") else self.flag
 
     @property
     def is_switch(self) -> bool:
@@ -142,6 +144,8 @@ class Option:
             kwargs["type"] = self.type
         if self.choices is not None:
             kwargs["choices"] = list(self.choices)
+        if not self.flag.startswith("--"):
+            kwargs.update(nargs="?", metavar=self.flag.upper())
         parser.add_argument(self.flag, **kwargs)
 
 
@@ -253,6 +257,7 @@ REGISTRY = Registry(
         "bayesguard.experiments.reward_posterior",
         "bayesguard.experiments.preferences",
         "bayesguard.experiments.gridworlds",
+        "bayesguard.experiments.fit",
     )
 )
 register = REGISTRY.register
