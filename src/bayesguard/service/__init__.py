@@ -1,0 +1,21 @@
+"""Deploying a guard: a bundle on disk (:mod:`.bundle`) fitted from a TOML config (:mod:`.config`)."""
+
+from .adapters import ActionRejected, GuardedCall, NeedsHuman, guarded
+from .bundle import Fitted, build_bundle, fit_guard, load_bundle, verify_bundle
+from .config import FitConfig, Sampler, load_config, parse_config
+
+__all__ = [
+    "ActionRejected",
+    "FitConfig",
+    "Fitted",
+    "GuardedCall",
+    "NeedsHuman",
+    "Sampler",
+    "build_bundle",
+    "fit_guard",
+    "guarded",
+    "load_bundle",
+    "load_config",
+    "parse_config",
+    "verify_bundle",
+]
