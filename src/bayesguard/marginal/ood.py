@@ -29,6 +29,7 @@ standard error.
 from __future__ import annotations
 
 import math
+from abc import ABC, abstractmethod
 from typing import NamedTuple
 
 import numpy as np
@@ -171,17 +172,19 @@ def _points(x: object, n_features: int, field: str) -> np.ndarray:
     return arr
 
 
-class _Calibrated:
+class _Calibrated(ABC):
     """``threshold`` (set by :meth:`calibrate`, ``inf`` before) and ``is_out(x)``."""
 
     threshold: float = math.inf
     fpr: float | None = None
 
-    def loo_scores(self) -> np.ndarray:  # pragma: no cover - overridden
-        raise NotImplementedError
+    @abstractmethod
+    def loo_scores(self) -> np.ndarray:
+        """``(n,)`` leave-one-out scores of the training points."""
 
-    def score(self, x: object) -> np.ndarray:  # pragma: no cover - overridden
-        raise NotImplementedError
+    @abstractmethod
+    def score(self, x: object) -> np.ndarray:
+        """``(m,)`` scores of ``(m, f)`` points: larger is less like the training data."""
 
     def calibrate(self, fpr: float = 0.01) -> float:
         """Set and return ``threshold``: the conformal ``(1 - fpr)`` quantile of the leave-one-out

@@ -14,6 +14,7 @@ A reward family is a :class:`~bayesguard.theories.base.TheoryFamily` whose theor
 
 from __future__ import annotations
 
+from abc import ABC, abstractmethod
 from dataclasses import replace
 from typing import Any
 
@@ -26,7 +27,7 @@ from .human import HumanModel
 from .likelihoods import log_likelihood, reward_weights
 
 
-class RewardFamilyBase:
+class RewardFamilyBase(ABC):
     """Shared methods; subclasses are frozen dataclasses with the fields used here and a ``log_prior``.
 
     Fields used: ``n_features``, ``n_actions``, ``model`` (:class:`~.human.HumanModel`), ``tolerance``
@@ -59,8 +60,9 @@ class RewardFamilyBase:
             raise ValueError(f"feature_names: expected {self.n_features} names, got {len(names)}")
         object.__setattr__(self, "feature_names", names)
 
-    def log_prior(self, theories: np.ndarray) -> np.ndarray:  # pragma: no cover - overridden
-        raise NotImplementedError
+    @abstractmethod
+    def log_prior(self, theories: np.ndarray) -> np.ndarray:
+        """``(n_theories,)`` log prior of ``(n_theories, n_features)`` weights (each family defines it)."""
 
     def _w(self, theories: object) -> np.ndarray:
         return reward_weights(theories, self.n_features, "theories")
