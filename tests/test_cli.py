@@ -130,6 +130,7 @@ def test_registry_holds_every_command():
         ("bench", "preferences"),
         ("bench", "gridworlds"),
         ("fit",),
+        ("audit", "verify"),
     }
 
 

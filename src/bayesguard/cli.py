@@ -72,7 +72,7 @@ def main(argv: Sequence[str] | None = None, registry: Registry | None = None) ->
         return 2
     except (ValueError, TypeError) as exc:
         parser.exit(2, f"bayesguard: error: {exc}\n")
-    return 0
+    return result.status
 
 
 if __name__ == "__main__":  # pragma: no cover

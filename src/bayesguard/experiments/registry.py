@@ -25,7 +25,7 @@ if TYPE_CHECKING:
     from .report import Result
 
 #: Help of each group of subcommands (``bayesguard <group> <name>``).
-GROUP_HELP = {"bench": "reproducible experiments"}
+GROUP_HELP = {"bench": "reproducible experiments", "audit": "check the audit store"}
 
 
 class NeedsExtra(RuntimeError):
@@ -258,6 +258,7 @@ REGISTRY = Registry(
         "bayesguard.experiments.preferences",
         "bayesguard.experiments.gridworlds",
         "bayesguard.experiments.fit",
+        "bayesguard.experiments.audit",
     )
 )
 register = REGISTRY.register

@@ -97,6 +97,7 @@ class Result:
         record: the JSON record's file name (None: no record).
         plots: plot hooks, drawn unless plots are off or matplotlib is missing.
         notes: lines printed after the tables.
+        status: the command's exit status (0; 1 when the run found a failure, e.g. a broken audit chain).
     """
 
     raw: dict[str, Sequence[dict]] = field(default_factory=dict)
@@ -107,6 +108,7 @@ class Result:
     record: str | None = None
     plots: Sequence[Plot] = ()
     notes: Sequence[str] = ()
+    status: int = 0
 
 
 def write_report(

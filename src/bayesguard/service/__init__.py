@@ -2,15 +2,21 @@
 
 from .adapters import ActionRejected, GuardedCall, NeedsHuman, guarded
 from .bundle import Fitted, build_bundle, fit_guard, load_bundle, verify_bundle
+from .chain import Head, VerifyResult
 from .config import FitConfig, Sampler, load_config, parse_config
+from .store import AuditStore, Record
 
 __all__ = [
     "ActionRejected",
+    "AuditStore",
     "FitConfig",
     "Fitted",
     "GuardedCall",
+    "Head",
     "NeedsHuman",
+    "Record",
     "Sampler",
+    "VerifyResult",
     "build_bundle",
     "fit_guard",
     "guarded",
