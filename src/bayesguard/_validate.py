@@ -7,6 +7,7 @@ expected form, so that silent broadcasting never turns a shape mistake into a wr
 from __future__ import annotations
 
 import math
+from typing import Any
 
 import numpy as np
 
@@ -63,3 +64,12 @@ def action_index(value: object, n_actions: int, field: str = "action") -> int:
     if not 0 <= int(value) < n_actions:
         raise ValueError(f"{field}: expected an action index in [0, {n_actions - 1}], got {value!r}")
     return int(value)
+
+
+def parse_option(cls: Any, value: object, field: str, what: str) -> Any:
+    """``cls(value)`` for a str Enum ``cls``, or a ValueError naming ``field`` and the valid names."""
+    try:
+        return cls(value)
+    except ValueError:
+        names = ", ".join(m.value for m in cls)
+        raise ValueError(f"{field}: unknown {what} {value!r}; expected one of: {names}") from None

@@ -58,7 +58,7 @@ from typing import NamedTuple
 
 import numpy as np
 
-from .._validate import as_float_array, probabilities, unit_interval
+from .._validate import as_float_array, parse_option, probabilities, unit_interval
 from .rules import TIES, cautious_members, check_ties
 
 #: Relative slack when locating the atom at the ``q``-quantile (rounding of a cumulative sum).
@@ -78,11 +78,7 @@ class RewardRule(StrEnum):
     @classmethod
     def parse(cls, value: str | RewardRule) -> RewardRule:
         """Return the rule named by ``value``, with an error listing the valid names."""
-        try:
-            return cls(value)
-        except ValueError:
-            names = ", ".join(r.value for r in cls)
-            raise ValueError(f"rule: unknown reward rule {value!r}; expected one of: {names}") from None
+        return parse_option(cls, value, "rule", "reward rule")
 
 
 class RewardRuleResult(NamedTuple):

@@ -66,7 +66,7 @@ from typing import NamedTuple
 
 import numpy as np
 
-from .._validate import probabilities, unit_interval
+from .._validate import parse_option, probabilities, unit_interval
 
 #: Relative slack in the ``M_alpha`` membership test, in the direction of a larger (more cautious) set,
 #: so that exact ties such as ``alpha = 1/100`` on a uniform posterior of 1024 theories do not depend on
@@ -86,11 +86,7 @@ class Rule(StrEnum):
     @classmethod
     def parse(cls, value: str | Rule) -> Rule:
         """Return the rule named by ``value``, with an error listing the valid names."""
-        try:
-            return cls(value)
-        except ValueError:
-            names = ", ".join(r.value for r in cls)
-            raise ValueError(f"rule: unknown rule {value!r}; expected one of: {names}") from None
+        return parse_option(cls, value, "rule", "rule")
 
 
 class Decisions(NamedTuple):

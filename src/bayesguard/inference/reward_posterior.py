@@ -57,7 +57,7 @@ from scipy.special import logsumexp
 from scipy.stats import multivariate_t
 from tqdm.auto import tqdm
 
-from .._validate import positive_int, unit_interval
+from .._validate import parse_option, positive_int, unit_interval
 from ..posterior import Posterior, SamplerError
 from ..theories.reward.likelihoods import grad_log_likelihood, log_likelihood
 from ..theories.reward.linear import LinearRewardFamily, RewardPrior
@@ -88,10 +88,7 @@ class RewardMethod(StrEnum):
 
     @classmethod
     def parse(cls, value: str | RewardMethod) -> RewardMethod:
-        try:
-            return cls(value)
-        except ValueError:
-            raise ValueError(f"method: expected one of {[m.value for m in cls]}, got {value!r}") from None
+        return parse_option(cls, value, "method", "method")
 
 
 #: The method :func:`linear_reward_posterior` uses by default (chosen by the posterior-quality benchmark).

@@ -35,7 +35,7 @@ from typing import Any
 import numpy as np
 from scipy.special import logsumexp
 
-from .._validate import as_float_array, positive_int, probabilities
+from .._validate import as_float_array, parse_option, positive_int, probabilities
 from .information import categorical_entropy
 
 #: Scores within this relative distance of the best count as tied in :func:`choose_query`.
@@ -52,13 +52,7 @@ class QueryStrategy(StrEnum):
     @classmethod
     def parse(cls, value: str | QueryStrategy) -> QueryStrategy:
         """Return the strategy named by ``value``, with an error listing the valid names."""
-        try:
-            return cls(value)
-        except ValueError:
-            names = ", ".join(s.value for s in cls)
-            raise ValueError(
-                f"strategy: unknown query strategy {value!r}; expected one of: {names}"
-            ) from None
+        return parse_option(cls, value, "strategy", "query strategy")
 
 
 def posterior_probs(log_weights: object) -> np.ndarray:

@@ -18,7 +18,7 @@ from typing import Any
 import numpy as np
 from scipy.special import gammaln
 
-from ..._validate import positive_int
+from ..._validate import parse_option, positive_int
 from ._base import RewardFamilyBase
 from .feedback import FeedbackData
 from .human import HumanModel
@@ -34,10 +34,7 @@ class RewardPrior(StrEnum):
 
     @classmethod
     def parse(cls, value: str | RewardPrior) -> RewardPrior:
-        try:
-            return cls(value)
-        except ValueError:
-            raise ValueError(f"prior: expected one of {[p.value for p in cls]}, got {value!r}") from None
+        return parse_option(cls, value, "prior", "prior")
 
 
 @dataclass(frozen=True, eq=False)
