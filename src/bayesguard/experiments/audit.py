@@ -2,7 +2,9 @@
 
 Prints ``audit chain intact: N records`` (exit status 0), or the first bad record, its seq and what is
 wrong with it (exit status 1). With ``--anchor N:HASH`` (a ``head()`` kept elsewhere) a truncated tail
-is detected too. ``--out DIR`` also writes the result as ``audit_verify.json``.
+is detected too. ``--out DIR`` also writes the result as ``audit_verify.json``. STORE is a SQLite file
+(or ``sqlite:///PATH``) or a PostgreSQL URL (``postgresql://USER:PASSWORD@HOST:PORT/DB``); verifying
+creates nothing, and a password is never printed.
 """
 
 from __future__ import annotations
@@ -26,7 +28,12 @@ def _anchor(text: str) -> tuple[int, str]:
     group="audit",
     help="check an audit store's hash chain; name the first edited, deleted or reordered record",
     options=(
-        Option("store", "the audit store: a SQLite file or sqlite:///PATH", "audit.db", str),
+        Option(
+            "store",
+            "the audit store: a SQLite file, sqlite:///PATH, or postgresql://USER:PASSWORD@HOST:PORT/DB",
+            "audit.db",
+            str,
+        ),
         Option(
             "--anchor", "N:HASH, the store's head() kept elsewhere, to detect a truncated tail", None, _anchor
         ),
@@ -37,11 +44,26 @@ def verify(args: argparse.Namespace) -> Result:
     """Verify the chain; the result's exit status is 0 when intact, 1 when not."""
     from pathlib import Path
 
-    from ..service.store import AuditStore, sqlite_path
+    from sqlalchemy.exc import OperationalError
 
-    if not Path(sqlite_path(args.store)).is_file():  # do not create an empty store by verifying it
-        raise ValueError(f"store: no audit store at {args.store!r}")
-    with AuditStore(args.store) as store:
+    from ..service.store import AuditStore
+    from ..service.store_schema import masked, resolve_url
+
+    try:
+        backend, url = resolve_url(args.store)
+    except ValueError as exc:
+        raise ValueError(f"store: {exc}") from None
+    shown = args.store if backend == "sqlite" else masked(url)  # never print a password
+    if backend == "sqlite" and not Path(str(url.database)).is_file():  # verifying creates nothing
+        raise ValueError(f"store: no audit store at {shown!r}")
+    try:
+        store = AuditStore(args.store, create=False)
+    except ValueError:
+        raise ValueError(f"store: no audit store at {shown!r}") from None
+    except OperationalError as exc:
+        why = str(exc.orig or exc).strip().splitlines()[0]
+        raise ValueError(f"store: cannot open the audit store at {shown!r}: {why}") from None
+    with store:
         found = store.verify(anchor=args.anchor)
         head = store.head()
     notes = [str(found)]

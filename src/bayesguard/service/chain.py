@@ -4,7 +4,7 @@ Each record's hash is ``sha256(prev_hash || canonical_json([seq, kind, created, 
 bundle_hash, payload]))`` in lowercase hex, where ``prev_hash`` is the previous record's hash (the
 :data:`GENESIS` hash for record 1) and ``||`` is concatenation of the UTF-8 bytes. Canonical JSON is
 ``json.dumps`` with sorted keys, no spaces, UTF-8 kept as is and NaN/Infinity refused, so the same
-record always hashes the same on every machine and in every backend (SQLite now, PostgreSQL later).
+record always hashes the same on every machine and in every backend (SQLite and PostgreSQL).
 
 :func:`verify_chain` walks rows in ``seq`` order and names the first record that is wrong:
 
@@ -14,7 +14,9 @@ record always hashes the same on every machine and in every backend (SQLite now,
   and re-hashed, or records were reordered);
 - ``hash mismatch``: a record's stored hash is not the hash of its own fields (the record, or its hash,
   was edited; or two records swapped seqs);
-- ``bad payload``: a payload is not a JSON object.
+- ``bad payload``: a payload is not a JSON object;
+- whatever the optional ``check`` reports for a record whose hash is right (the store uses it to
+  cross-check its indexed columns, which are not hashed, against the payload: ``column mismatch``).
 
 What no chain can detect by itself: removing records from the *end* (the shortened chain is still a
 valid chain), or rewriting a record and re-hashing everything after it. Both are caught only against an
@@ -26,7 +28,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any, NamedTuple
 
@@ -76,7 +78,7 @@ class VerifyResult:
         first_bad: the seq of the first bad record (None when ok); for a truncated tail (found only
             with an anchor), the first missing seq.
         reason: ``"ok"``, or what is wrong, starting with the kind of fault (``gap in seq``,
-            ``broken link``, ``hash mismatch``, ``bad payload``, ``anchor``).
+            ``broken link``, ``hash mismatch``, ``bad payload``, ``anchor``, or what ``check`` names).
     """
 
     ok: bool
@@ -94,21 +96,31 @@ class VerifyResult:
 #: The columns of a row, in the order :func:`verify_chain` reads them.
 ROW_FIELDS = ("seq", "kind", "created", "posterior_version", "bundle_hash", "payload", "prev_hash", "hash")
 
+#: ``check(seq, kind, payload, extra)``: a fault found in a record whose hash is right (a text starting
+#: with the kind of fault), or None. ``payload`` is the decoded object, ``extra`` the row's fields after
+#: :data:`ROW_FIELDS`.
+RowCheck = Callable[[int, str, dict[str, Any], tuple[Any, ...]], str | None]
 
-def verify_chain(rows: Iterable[tuple[Any, ...]], anchor: Head | None = None) -> VerifyResult:
+
+def verify_chain(
+    rows: Iterable[tuple[Any, ...]], anchor: Head | None = None, check: RowCheck | None = None
+) -> VerifyResult:
     """Recompute the chain over ``rows`` and name the first bad record.
 
     Args:
-        rows: tuples in :data:`ROW_FIELDS` order (``payload`` as stored JSON text), sorted by ``seq``.
+        rows: tuples in :data:`ROW_FIELDS` order (``payload`` as stored JSON text), sorted by ``seq``;
+            any further fields are passed to ``check``.
         anchor: a :class:`Head` recorded earlier; if given, the record at ``anchor.n`` must exist with
             hash ``anchor.hash`` (this is what detects truncation of the tail).
+        check: an extra test of each record that hashes correctly (see :data:`RowCheck`); its first
+            fault is reported like any other, naming the record's seq.
 
     Returns:
         A :class:`VerifyResult`; the first fault found in seq order decides ``first_bad``.
     """
     prev_seq, prev_hash, n = 0, GENESIS, 0
     anchor_seen = anchor is None or anchor.n == 0
-    for seq, kind, created, version, bundle, payload_text, link, stored in rows:
+    for seq, kind, created, version, bundle, payload_text, link, stored, *extra in rows:
         n += 1
         if seq != prev_seq + 1:
             what = (
@@ -143,6 +155,9 @@ def verify_chain(rows: Iterable[tuple[Any, ...]], anchor: Head | None = None) ->
                 f"hash mismatch: stored {str(stored)[:16]}..., recomputed {expected[:16]}...; the record "
                 "or its hash was edited",
             )
+        fault = None if check is None else check(seq, kind, payload, tuple(extra))
+        if fault is not None:
+            return VerifyResult(False, n, seq, fault)
         if anchor is not None and seq == anchor.n:
             if stored != anchor.hash:
                 return VerifyResult(
@@ -162,4 +177,13 @@ def verify_chain(rows: Iterable[tuple[Any, ...]], anchor: Head | None = None) ->
     return VerifyResult(True, n, None, "ok")
 
 
-__all__ = ["GENESIS", "ROW_FIELDS", "Head", "VerifyResult", "canonical_json", "record_hash", "verify_chain"]
+__all__ = [
+    "GENESIS",
+    "ROW_FIELDS",
+    "Head",
+    "RowCheck",
+    "VerifyResult",
+    "canonical_json",
+    "record_hash",
+    "verify_chain",
+]
