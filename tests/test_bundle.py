@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 import tomllib
 
 import numpy as np
@@ -171,6 +172,9 @@ def test_a_file_swapped_with_a_consistent_manifest_hash_still_fails_its_own_chec
         (lambda t: t.replace("pressure > 1.5", "temperature > 1.5"), "harm"),
         (lambda t: t.replace("{valve = 3.0}", "{valve = 3.0, nozzle = 1}"), r"actions\[1\]"),
         (lambda t: t + '\n[prior]\nkind = "erdos-renyi"\n', "prior.expected_edges"),
+        (lambda t: t.replace('"do nothing", "open"', '"open", "open"'), "harm.action_names"),
+        (lambda t: t.replace('csv = "plant.csv"', 'csv = "plant.csv"\nsource = 3'), "data.source"),
+        (lambda t: t.replace("threshold = 0.05", "threshold = 0.05\ndelta = 1.0"), "rule.delta"),
     ],
 )
 def test_a_bad_config_names_the_field(config, tmp_path, edit, field):
@@ -235,3 +239,35 @@ def test_cli_fit_builds_a_bundle_and_prints_its_hash(config, tmp_path, capsys):
         main(["fit", str(config), "--out", str(out)])
     assert exc.value.code == 2 and "already exists" in capsys.readouterr().err
     assert main(["fit", str(config), "--out", str(out), "--overwrite"]) == 0
+
+
+@pytest.mark.parametrize(
+    "field, value, message",
+    [
+        (
+            "version",
+            2,
+            "holds 'bayesguard.bundle' version 2; this reader knows 'bayesguard.bundle' version 1 only",
+        ),
+        ("family", "quantum", "unknown family 'quantum'"),
+        ("files", {"config.toml": "0" * 64}, "files must list"),
+    ],
+)
+def test_an_unknown_version_family_or_file_list_is_refused_clearly(bundle, field, value, message):
+    from bayesguard.service.bundle import manifest_hash
+
+    path = bundle / "manifest.json"
+    manifest = json.loads(path.read_text())
+    manifest[field] = value
+    manifest["bundle_sha256"] = manifest_hash(manifest)
+    path.write_text(json.dumps(manifest))
+    with pytest.raises(ValueError, match=re.escape(message)):
+        load_bundle(bundle)
+
+
+def test_cli_fit_writes_an_archive(config, tmp_path, capsys):
+    out = tmp_path / "guard.tar.gz"
+    assert main(["fit", str(config), "--out", str(out)]) == 0
+    manifest = verify_bundle(out)
+    assert f"bundle sha256 {manifest['bundle_sha256']}" in capsys.readouterr().out
+    assert _verdicts(load_bundle(out), CONTEXTS) == _verdicts(fit_guard(config).guard, CONTEXTS)

@@ -384,3 +384,19 @@ def test_bad_kind_names_the_field():
 def test_minus_inf_weights_are_allowed():
     post = Posterior(np.arange(3), np.array([-np.inf, 0.0, 0.0]))
     np.testing.assert_allclose(post.probs, [0.0, 0.5, 0.5])
+
+
+def test_save_load_keeps_theories_ruled_out_and_refuses_nan(tmp_path):
+    """-inf log-weights (a theory the data rule out, or one added by search) survive a round trip;
+    NaN and +inf do not load."""
+    post = Posterior.from_log_weights(
+        np.array([[0], [1], [2]]), np.array([0.0, -np.inf, -1.0]), "exact", "demo"
+    )
+    post.save(tmp_path / "p.npz")
+    back = Posterior.load(tmp_path / "p.npz")
+    np.testing.assert_array_equal(back.log_weights, post.log_weights)
+    assert back.log_weights[1] == -np.inf
+    from bayesguard.posterior import _log_weights
+
+    with pytest.raises(ValueError, match="NaN"):
+        Posterior(np.array([[0]]), _log_weights(np.array([np.nan])), "exact", "demo")

@@ -318,7 +318,7 @@ class Posterior:
         try:
             return cls(
                 arrays["theories"],
-                as_float_array(arrays["log_weights"], "log_weights", ndim=1),
+                _log_weights(arrays["log_weights"]),
                 meta["kind"],
                 head["family"],
                 meta.get("method", "given"),
@@ -329,3 +329,12 @@ class Posterior:
             )
         except (KeyError, TypeError, ValueError) as exc:
             raise ArtefactError(f"{path}: not a valid posterior ({exc})") from exc
+
+
+def _log_weights(value: np.ndarray) -> np.ndarray:
+    """Saved log-weights: a 1-d float array; -inf marks a theory the data or the prior rule out (and every
+    theory added by search or people), so it is kept; NaN and +inf are refused by the constructor."""
+    arr = np.asarray(value, dtype=np.float64)
+    if arr.ndim != 1:
+        raise ValueError(f"log_weights: expected a 1-d array, got shape {arr.shape}")
+    return arr

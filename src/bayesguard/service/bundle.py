@@ -1,22 +1,26 @@
-"""A guard bundle: one directory holding everything needed to rebuild a fitted guard, checksummed.
+"""A guard bundle: everything needed to rebuild a fitted guard, checksummed, as a directory or a tar.
 
 Layout (format version :data:`VERSION`)::
 
     bundle/
       manifest.json   format, version, family, created, files {name: SHA-256}, bundle_sha256
-      config.toml     the guard's configuration as given (:class:`~.config.FitConfig`), data -> data.csv
-      data.csv        a byte-for-byte copy of the data the posterior was computed from
-      posterior.npz   the posterior over graphs (:meth:`Posterior.save`: no pickle, own checksum)
+      config.toml     the guard's configuration as given (causal, bandit or finite), data -> data.csv
+      data.csv        a byte-for-byte copy of the data the posterior was computed from (a causal bundle
+                      always has one; a bandit or finite bundle fitted without data has none)
+      posterior.npz   the posterior over the family's theories (:meth:`Posterior.save`: no pickle, own
+                      checksum)
 
-``bundle_sha256`` is the SHA-256 of the manifest's other fields in canonical JSON (sorted keys, no
-spaces); since those include every file's SHA-256 it names the whole bundle. :func:`load_bundle` refuses
-(ValueError naming the file) a manifest whose hash does not match, a listed file that is missing or whose
-bytes changed, and any file that is not listed. The hashes detect corruption and edits; they are not a
-signature (whoever can rewrite the files can rewrite the manifest). Nothing is unpickled: the manifest
-is strict JSON, the config TOML, the data CSV, the posterior an ``allow_pickle=False`` artefact.
+The same files as the flat members of a tar (``guard.tar``, ``guard.tar.gz``, ``guard.tgz``) make the
+archive form (:mod:`.archive`). ``bundle_sha256`` is the SHA-256 of the manifest's other fields in
+canonical JSON (sorted keys, no spaces); since those include every file's SHA-256 it names the whole
+bundle. :func:`load_bundle` refuses (ValueError naming the file) a manifest whose hash does not match, a
+listed file that is missing or whose bytes changed, and any file that is not listed; an archive's members
+are checked in memory before anything is written or built. The hashes detect corruption and edits; they
+are not a signature (whoever can rewrite the files can rewrite the manifest). Nothing is unpickled: the
+manifest is strict JSON, the config TOML, the data CSV, the posterior an ``allow_pickle=False`` artefact.
 
-A bundle is written to a temporary directory beside ``out``, every file fsynced, then renamed into
-place, so a reader never sees half a bundle.
+A bundle is written to a temporary directory (or file) beside ``out``, every file fsynced, then renamed
+into place, so a reader never sees half a bundle.
 """
 
 from __future__ import annotations
@@ -26,37 +30,63 @@ import json
 import os
 import shutil
 import tempfile
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-
-from ..datasets.tables import validate_table
-from ..guard.causal_guard import MEASURE_MAX_D, CausalGuard
 from ..guard.guard import Guard
-from ..posterior import Posterior
-from ..theories.causal.graph_family import CausalFamily
-from ..theories.causal.harm import HarmSpec
-from ..theories.causal.prior import StructurePrior
-from .config import FitConfig, Sampler, load_config, parse_config
+from .archive import is_archive_name, read_members, write_archive
+from .config import FAMILIES, GuardConfig, load_config
+from .families import Fitted, fit_guard, rebuild_guard
 
 VERSION = 1
 FORMAT = "bayesguard.bundle"
 MANIFEST = "manifest.json"
-FILES = ("config.toml", "data.csv", "posterior.npz")
+DATA = "data.csv"
+#: The files every bundle holds; a causal bundle also holds ``data.csv``, the others may.
+FILES = ("config.toml", "posterior.npz")
 _KEYS = {"format", "version", "family", "created", "files", "bundle_sha256"}
 
 
 @dataclass(frozen=True)
-class Fitted:
-    """A guard fitted from a config: the guard, its posterior over plain graphs ``(n, d, d)`` as saved,
-    and the config it came from."""
+class Bundle:
+    """A loaded bundle: where it is, its verified manifest, its configuration and the rebuilt guard.
 
+    ``config.csv`` is where the data were read from: the bundle's ``data.csv``, or for an archive a
+    temporary copy that no longer exists once the bundle is open.
+    """
+
+    path: Path
+    manifest: dict[str, Any]
+    config: GuardConfig
     guard: Guard
-    posterior: Posterior
-    config: FitConfig
+
+    @property
+    def info(self) -> dict[str, Any]:
+        """JSON-ready facts about the bundle: ``path``, ``family``, ``format``, ``version``, ``created``,
+        ``bundle_sha256``, ``files`` (name -> SHA-256), ``n_actions``, ``action_names`` and ``rule``
+        (``threshold``, ``alpha``, ``delta``)."""
+        from .codecs import action_names
+
+        m = self.manifest
+        return {
+            "path": str(self.path),
+            "family": m["family"],
+            "format": m["format"],
+            "version": m["version"],
+            "created": m["created"],
+            "bundle_sha256": m["bundle_sha256"],
+            "files": dict(m["files"]),
+            "n_actions": self.guard.n_actions,
+            "action_names": action_names(self.guard),
+            "rule": {
+                "threshold": self.config.threshold,
+                "alpha": self.config.alpha,
+                "delta": self.config.delta,
+            },
+        }
 
 
 def _sha256(path: Path) -> str:
@@ -74,90 +104,6 @@ def _canonical(obj: Any) -> bytes:
 def manifest_hash(manifest: dict[str, Any]) -> str:
     """SHA-256 of the manifest without its ``bundle_sha256`` field, in canonical JSON."""
     return hashlib.sha256(_canonical({k: v for k, v in manifest.items() if k != "bundle_sha256"})).hexdigest()
-
-
-def _spec_and_table(cfg: FitConfig, csv: Path) -> tuple[HarmSpec, Any]:
-    kind = "discrete" if cfg.kind == "discrete" else "continuous"
-    table = validate_table(csv, kind, categories=cfg.categories)
-    spec = HarmSpec(
-        table.names,
-        cfg.harm,
-        cfg.actions,
-        cfg.context,
-        categories=table.categories,
-        action_names=cfg.action_names,
-    )
-    return spec, table
-
-
-def _prior(cfg: FitConfig, names: tuple[str, ...]) -> StructurePrior:
-    if cfg.prior == "erdos-renyi":
-        return StructurePrior.make(names, kind="erdos-renyi", expected_edges=cfg.expected_edges)
-    return StructurePrior.make(names)
-
-
-def _guard(cfg: FitConfig, spec: HarmSpec, table: Any, prior: StructurePrior, posterior: Posterior) -> Guard:
-    return CausalGuard(
-        spec,
-        table,
-        posterior,
-        prior=prior,
-        threshold=cfg.threshold,
-        alpha=cfg.alpha,
-        delta=cfg.delta,
-        n_theories=cfg.n_theories,
-        n_param_draws=cfg.n_param_draws,
-        seed=cfg.seed,
-        measure_error=False,  # a sampled posterior was measured once, when fitted (see fit_guard)
-    )
-
-
-def fit_guard(config: FitConfig | dict[str, Any] | str | Path, base: str | Path = ".") -> Fitted:
-    """Fit the guard a config describes: read the CSV, compute the posterior over graphs (exact
-    enumeration, or structure MCMC with its edge-marginal error measured against the exact DP when
-    ``d <= MEASURE_MAX_D``) and build the :func:`CausalGuard`.
-
-    Args:
-        config: a :class:`FitConfig`, a parsed TOML mapping (``data.csv`` relative to ``base``) or the
-            path of a TOML file (relative to its directory).
-    """
-    cfg = _as_config(config, base)
-    if not cfg.csv.is_file():
-        raise ValueError(f"data.csv: no CSV file at {cfg.csv}")
-    spec, table = _spec_and_table(cfg, cfg.csv)
-    prior = _prior(cfg, spec.names)
-    family = CausalFamily(spec, table, prior, n_param_draws=cfg.n_param_draws, seed=cfg.seed)
-    if cfg.sampler is Sampler.EXACT:
-        if spec.d > 5:
-            raise ValueError(
-                f"sampler.method: 'exact' enumerates DAGs on d <= 5 variables; d = {spec.d}: use 'mcmc'"
-            )
-        from ..inference.exact import exact_structure_posterior
-
-        posterior = exact_structure_posterior(family.score)
-    else:
-        from ..inference.mcmc import structure_mcmc
-
-        run = structure_mcmc(
-            family.score, n_chains=max(cfg.n_chains, 2), n_steps=cfg.n_steps, seed=cfg.seed, progress=False
-        )
-        posterior = run.posterior()
-        if spec.d <= MEASURE_MAX_D:
-            from ..inference.dp_sampler import measure_against_dp
-            from ..inference.dp_structure import structure_dp
-
-            posterior = measure_against_dp(posterior, structure_dp(family.score), strict=False)
-    return Fitted(_guard(cfg, spec, table, prior, posterior), posterior, cfg)
-
-
-def _as_config(config: FitConfig | dict[str, Any] | str | Path, base: str | Path) -> FitConfig:
-    if isinstance(config, FitConfig):
-        return config
-    if isinstance(config, str | Path):
-        return load_config(config)
-    if isinstance(config, dict):
-        return parse_config(config, base)
-    raise TypeError(f"config: expected a FitConfig, a TOML mapping or a path, got {type(config).__name__}")
 
 
 def _fsync_dir(path: Path) -> None:
@@ -178,44 +124,60 @@ def _write(path: Path, data: bytes) -> None:
         os.fsync(fh.fileno())
 
 
+def _write_files(fit: Fitted, tmp: Path) -> list[str]:
+    """The bundle's files written into ``tmp``; returns their names, the manifest first."""
+    cfg = fit.config
+    names = list(FILES)
+    if cfg.csv is not None:
+        shutil.copyfile(cfg.csv, tmp / DATA)
+        with (tmp / DATA).open("rb+") as fh:
+            os.fsync(fh.fileno())
+        names.append(DATA)
+    _write(tmp / "config.toml", cfg.to_toml(csv=None if cfg.csv is None else DATA).encode("utf-8"))
+    fit.posterior.save(tmp / "posterior.npz")
+    manifest: dict[str, Any] = {
+        "format": FORMAT,
+        "version": VERSION,
+        "family": cfg.family,
+        "created": datetime.now(UTC).isoformat(timespec="seconds"),
+        "files": {name: _sha256(tmp / name) for name in sorted(names)},
+    }
+    manifest["bundle_sha256"] = manifest_hash(manifest)
+    _write(tmp / MANIFEST, json.dumps(manifest, indent=2, sort_keys=True).encode() + b"\n")
+    _fsync_dir(tmp)
+    return [MANIFEST, *sorted(names)]
+
+
 def build_bundle(
-    config: FitConfig | dict[str, Any] | str | Path,
+    config: GuardConfig | dict[str, Any] | str | Path,
     out: str | Path,
     *,
     base: str | Path = ".",
     overwrite: bool = False,
     fitted: Fitted | None = None,
 ) -> Path:
-    """Fit the guard ``config`` describes and write its bundle to the directory ``out``; returns ``out``.
+    """Fit the guard ``config`` describes and write its bundle to ``out``; returns ``out``.
 
-    ``out`` must not exist unless ``overwrite`` (then the old bundle is replaced as a whole). Pass
-    ``fitted`` (from :func:`fit_guard` of the same config) to save a guard already fitted.
+    ``out`` is a directory, or a tar archive when its name ends in ``.tar``, ``.tar.gz`` or ``.tgz``. It
+    must not exist unless ``overwrite`` (then the old bundle is replaced as a whole). Pass ``fitted``
+    (from :func:`fit_guard` of the same config) to save a guard already fitted.
     """
     out = Path(out)
     if out.exists() and not overwrite:
         raise ValueError(f"out: {out} already exists (pass overwrite=True, or --overwrite, to replace it)")
+    archive = is_archive_name(out)
+    if archive and out.is_dir():
+        raise ValueError(f"out: {out} is a directory; an archive name needs a file")
     fit = fitted if fitted is not None else fit_guard(config, base)
-    cfg = fit.config
     parent = out.parent if str(out.parent) else Path(".")
     parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=parent))
     try:
-        shutil.copyfile(cfg.csv, tmp / "data.csv")
-        with (tmp / "data.csv").open("rb+") as fh:
-            os.fsync(fh.fileno())
-        _write(tmp / "config.toml", cfg.to_toml(csv="data.csv").encode("utf-8"))
-        fit.posterior.save(tmp / "posterior.npz")
-        manifest: dict[str, Any] = {
-            "format": FORMAT,
-            "version": VERSION,
-            "family": cfg.family,
-            "created": datetime.now(UTC).isoformat(timespec="seconds"),
-            "files": {name: _sha256(tmp / name) for name in FILES},
-        }
-        manifest["bundle_sha256"] = manifest_hash(manifest)
-        _write(tmp / MANIFEST, json.dumps(manifest, indent=2, sort_keys=True).encode() + b"\n")
-        _fsync_dir(tmp)
-        if out.exists():
+        names = _write_files(fit, tmp)
+        if archive:
+            write_archive({name: tmp / name for name in names}, out)
+            shutil.rmtree(tmp)
+        elif out.exists():
             old = Path(tempfile.mkdtemp(prefix=f".{out.name}.old.", dir=parent))
             os.replace(out, old / "bundle")
             os.replace(tmp, out)
@@ -233,55 +195,122 @@ def _reject(*_: Any) -> Any:
     raise ValueError("a non-finite number")
 
 
-def verify_bundle(path: str | Path) -> dict[str, Any]:
-    """Check a bundle's manifest and every file's SHA-256; return the manifest.
-
-    Raises ValueError naming the file: a missing, unparsable or edited ``manifest.json`` (its
-    ``bundle_sha256`` does not match), a listed file that is missing or changed, an unlisted file.
-    """
-    path = Path(path)
-    if not path.is_dir():
-        raise ValueError(f"bundle: {path} is not a directory")
-    mpath = path / MANIFEST
-    if not mpath.is_file():
-        raise ValueError(f"{mpath}: missing (not a bayesguard bundle)")
+def _check_manifest(raw: bytes, where: str) -> dict[str, Any]:
+    """The manifest in ``raw``, checked: strict JSON, exactly its fields, this format and version, a
+    known family, its own hash, and a well-formed list of files."""
     try:
-        manifest = json.loads(mpath.read_text(encoding="utf-8"), parse_constant=_reject)
+        manifest = json.loads(raw.decode("utf-8"), parse_constant=_reject)
     except (ValueError, UnicodeDecodeError) as exc:
-        raise ValueError(f"{mpath}: not strict JSON ({exc})") from exc
+        raise ValueError(f"{where}: not strict JSON ({exc})") from exc
     if not isinstance(manifest, dict) or set(manifest) != _KEYS:
-        raise ValueError(f"{mpath}: expected exactly the fields {sorted(_KEYS)}")
+        raise ValueError(f"{where}: expected exactly the fields {sorted(_KEYS)}")
     if manifest["format"] != FORMAT or manifest["version"] != VERSION:
         raise ValueError(
-            f"{mpath}: holds {manifest['format']!r} version {manifest['version']!r}; "
-            f"this reader knows {FORMAT!r} version {VERSION}"
+            f"{where}: holds {manifest['format']!r} version {manifest['version']!r}; "
+            f"this reader knows {FORMAT!r} version {VERSION} only"
         )
     if manifest_hash(manifest) != manifest["bundle_sha256"]:
-        raise ValueError(f"{mpath}: bundle_sha256 does not match its content: the manifest was edited")
-    files = manifest["files"]
-    if not isinstance(files, dict) or set(files) != set(FILES):
-        raise ValueError(f"{mpath}: files must list exactly {list(FILES)}")
-    present = {p.name for p in path.iterdir()}
-    extra = sorted(present - set(FILES) - {MANIFEST})
-    if extra:
-        raise ValueError(f"{path / extra[0]}: not listed in the manifest (the bundle was changed)")
-    for name in FILES:
-        f = path / name
-        if not f.is_file():
-            raise ValueError(f"{f}: listed in the manifest but missing")
-        if _sha256(f) != files[name]:
-            raise ValueError(f"{f}: SHA-256 does not match the manifest: the file is corrupt or was edited")
+        raise ValueError(f"{where}: bundle_sha256 does not match its content: the manifest was edited")
+    family, files = manifest["family"], manifest["files"]
+    if family not in FAMILIES:
+        raise ValueError(f"{where}: unknown family {family!r}; this reader knows {list(FAMILIES)}")
+    required = set(FILES) | ({DATA} if family == "causal" else set())
+    if not isinstance(files, dict) or not required <= set(files) <= set(FILES) | {DATA}:
+        raise ValueError(f"{where}: files must list {sorted(required)} (and may list {DATA!r})")
+    for name, digest in files.items():
+        if not (
+            isinstance(digest, str) and len(digest) == 64 and all(c in "0123456789abcdef" for c in digest)
+        ):
+            raise ValueError(f"{where}: files[{name!r}] is not a SHA-256 hex digest")
     return manifest
 
 
-def load_bundle(path: str | Path) -> Guard:
-    """Verify a bundle (:func:`verify_bundle`) and rebuild its guard from the saved posterior (nothing is
-    refitted or unpickled); it gives the same verdicts as the guard that was saved."""
+def _check_files(manifest: dict[str, Any], present: set[str], digest: Callable[[str], str], at: str) -> None:
+    """Every listed file is present with its SHA-256, and nothing else is (``at`` prefixes names)."""
+    files = manifest["files"]
+    extra = sorted(present - set(files) - {MANIFEST})
+    if extra:
+        raise ValueError(f"{at}{extra[0]}: not listed in the manifest (the bundle was changed)")
+    for name in sorted(files):
+        if name not in present:
+            raise ValueError(f"{at}{name}: listed in the manifest but missing")
+        if digest(name) != files[name]:
+            raise ValueError(
+                f"{at}{name}: SHA-256 does not match the manifest: the file is corrupt or was edited"
+            )
+
+
+def _verify_dir(path: Path) -> dict[str, Any]:
+    mpath = path / MANIFEST
+    if not mpath.is_file():
+        raise ValueError(f"{mpath}: missing (not a bayesguard bundle)")
+    manifest = _check_manifest(mpath.read_bytes(), str(mpath))
+    present = {p.name for p in path.iterdir()}
+    for name in present:
+        if not (path / name).is_file() or (path / name).is_symlink():
+            raise ValueError(f"{path / name}: not a regular file")
+    _check_files(manifest, present, lambda name: _sha256(path / name), f"{path}{os.sep}")
+    return manifest
+
+
+def _verify_archive(path: Path) -> tuple[dict[str, Any], dict[str, bytes]]:
+    members = read_members(path, set(FILES) | {DATA, MANIFEST})
+    if MANIFEST not in members:
+        raise ValueError(f"{path}:{MANIFEST}: missing (not a bayesguard bundle)")
+    manifest = _check_manifest(members[MANIFEST], f"{path}:{MANIFEST}")
+    _check_files(manifest, set(members), lambda n: hashlib.sha256(members[n]).hexdigest(), f"{path}:")
+    return manifest, members
+
+
+def verify_bundle(path: str | Path) -> dict[str, Any]:
+    """Check a bundle's (directory's or archive's) manifest and every file's SHA-256; return the manifest.
+
+    Raises ValueError naming the file: a missing, unparsable or edited ``manifest.json`` (its
+    ``bundle_sha256`` does not match), a listed file that is missing or changed, an unlisted file, an
+    unsafe archive member.
+    """
     path = Path(path)
-    verify_bundle(path)
-    cfg = load_config(path / "config.toml")
-    spec, table = _spec_and_table(cfg, path / "data.csv")
-    posterior = Posterior.load(path / "posterior.npz")
-    if np.asarray(posterior.theories).ndim != 3:
-        raise ValueError(f"{path / 'posterior.npz'}: expected graphs (n, d, d)")
-    return _guard(cfg, spec, table, _prior(cfg, spec.names), posterior)
+    if path.is_dir():
+        return _verify_dir(path)
+    if path.is_file():
+        return _verify_archive(path)[0]
+    raise ValueError(f"bundle: {path} is neither a bundle directory nor a bundle archive")
+
+
+def _rebuild(directory: Path, manifest: dict[str, Any], path: Path) -> Bundle:
+    cfg = load_config(directory / "config.toml")
+    if cfg.family != manifest["family"]:
+        raise ValueError(
+            f"{path}: config.toml is family {cfg.family!r}, the manifest says {manifest['family']!r}"
+        )
+    if cfg.csv is not None and cfg.csv != directory / DATA:
+        raise ValueError(f"{path}: config.toml: a bundle's data.csv must be 'data.csv', got {cfg.csv}")
+    data = directory / DATA if DATA in manifest["files"] else None
+    return Bundle(path, manifest, cfg, rebuild_guard(cfg, data, directory / "posterior.npz"))
+
+
+def open_bundle(path: str | Path) -> Bundle:
+    """Verify a bundle (directory or archive; :func:`verify_bundle`) and rebuild its guard from the saved
+    posterior (nothing is refitted or unpickled): it gives the same verdicts as the guard that was saved.
+    An archive's members are verified in memory, then written to a private temporary directory that is
+    removed once the guard is built."""
+    path = Path(path)
+    if path.is_dir():
+        return _rebuild(path, _verify_dir(path), path)
+    if not path.is_file():
+        raise ValueError(f"bundle: {path} is neither a bundle directory nor a bundle archive")
+    manifest, members = _verify_archive(path)
+    with tempfile.TemporaryDirectory(prefix="bayesguard-bundle-") as tmp:
+        for name, data in members.items():
+            (Path(tmp) / name).write_bytes(data)
+        return _rebuild(Path(tmp), manifest, path)
+
+
+def load_bundle(path: str | Path) -> Guard:
+    """The guard of a verified bundle (directory or archive); see :func:`open_bundle`."""
+    return open_bundle(path).guard
+
+
+def bundle_info(path: str | Path) -> dict[str, Any]:
+    """:attr:`Bundle.info` of the bundle at ``path`` (verified and loaded; see :func:`open_bundle`)."""
+    return open_bundle(path).info
