@@ -47,3 +47,14 @@ __all__ = [
     "exact_posterior",
     "harm_estimate",
 ]
+
+
+def __getattr__(name: str) -> type:
+    """``bayesguard.Client`` (the HTTP service's guard) is imported on first use: it needs httpx, from
+    the ``[service]`` extra, which ``import bayesguard`` does not (so it is not in ``__all__`` either:
+    ``from bayesguard import *`` works without the extra)."""
+    if name == "Client":
+        from .service.client import Client
+
+        return Client
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -9,6 +9,7 @@ from .store import AuditStore, Record
 __all__ = [
     "ActionRejected",
     "AuditStore",
+    "Client",
     "FitConfig",
     "Fitted",
     "GuardedCall",
@@ -25,3 +26,12 @@ __all__ = [
     "parse_config",
     "verify_bundle",
 ]
+
+
+def __getattr__(name: str) -> type:
+    """``Client`` is imported on first use, so importing this package does not import httpx."""
+    if name == "Client":
+        from .client import Client
+
+        return Client
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
