@@ -131,6 +131,12 @@ def test_registry_holds_every_command():
         ("bench", "gridworlds"),
         ("fit",),
         ("audit", "verify"),
+        ("audit", "replay"),
+        ("serve",),
+        ("keys", "add"),
+        ("keys", "list"),
+        ("keys", "revoke"),
+        ("mcp",),
     }
 
 

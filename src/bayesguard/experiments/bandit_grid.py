@@ -11,7 +11,6 @@ from __future__ import annotations
 import math
 import os
 from collections.abc import Iterable, Sequence
-from concurrent.futures import ProcessPoolExecutor
 from dataclasses import asdict, dataclass
 
 import numpy as np
@@ -21,6 +20,7 @@ from tqdm.auto import tqdm
 from .._validate import positive_int
 from ..guard.rules import Rule, cautious_members
 from ..theories.bandit import harm_table
+from .backends import run_tasks
 from .bandit_episodes import (
     BanditConfig,
     EpisodeOutcomes,
@@ -73,16 +73,6 @@ def batch_seeds(seed: int, n_episodes: int, batch_size: int) -> list[tuple[int, 
     return [(int(s.generate_state(1)[0]), size) for s, size in zip(seqs, sizes, strict=True)]
 
 
-def _one_blas_thread() -> None:
-    """Worker initialiser: the batched matmuls are small, and BLAS threads in every worker on 2 cores
-    oversubscribe them (measured: 2 workers x 2 BLAS threads ran 2.5x slower than 2 x 1)."""
-    global _LIMITS
-    _LIMITS = threadpool_limits(1)
-
-
-_LIMITS = None
-
-
 def _play(args: tuple[BanditConfig, int, int, list[Cell]]) -> list[EpisodeOutcomes]:
     config, batch_seed, size, cells = args
     draws = draw_episodes(config, size, batch_seed)
@@ -129,29 +119,24 @@ def run_grid(
     batch_size: int = 500,
     workers: int | None = None,
     progress: bool = True,
+    backend: str = "local",
+    address: str | None = None,
 ) -> list[dict]:
     """Play ``n_episodes`` episodes in every cell; return one summary row per cell.
 
     Work is split into (batch of episodes) tasks, each running every cell on the same worlds, and
-    spread over ``workers`` processes (default: the number of CPUs, at most 8).
+    spread over ``workers`` processes (default: the number of CPUs, at most 8) or Ray tasks
+    (``backend="ray"``, ``address``: :func:`~bayesguard.experiments.backends.run_tasks`), one BLAS
+    thread each; the rows are the same on every backend.
     """
     n_episodes = positive_int(n_episodes, "episodes")
     batch_size = positive_int(batch_size, "batch_size")
     workers = workers or min(os.cpu_count() or 1, 8)
     tasks = [(config, s, size, list(cells)) for s, size in batch_seeds(seed, n_episodes, batch_size)]
-    results: list[list[EpisodeOutcomes]] = []
-    bar = tqdm(total=len(tasks), desc="bandit grid", unit="batch", disable=not progress)
-    if workers == 1 or len(tasks) == 1:
-        with threadpool_limits(1):
-            for task in tasks:
-                results.append(_play(task))
-                bar.update()
-    else:
-        with ProcessPoolExecutor(max_workers=workers, initializer=_one_blas_thread) as pool:
-            for res in pool.map(_play, tasks):
-                results.append(res)
-                bar.update()
-    bar.close()
+    results = run_tasks(
+        _play, tasks, backend=backend, workers=workers, address=address, progress=progress,
+        desc="bandit grid", unit="batch",
+    )  # fmt: skip
     return [summarise(cell, _concat(r[i] for r in results)) for i, cell in enumerate(cells)]
 
 

@@ -42,7 +42,7 @@ def _with_torch(module: str, command: str) -> ModuleType:
     help="the exploding-bandit grid and tightness experiment",
     options=(
         Option("--episodes", "episodes per cell", 10_000, positive),
-        *common_options("bayesguard-out/bandit", workers=None),
+        *common_options("bayesguard-out/bandit", workers=None, backend=True),
         Option("--batch-size", "episodes advanced together", 500, positive),
         Option("--thresholds", "harm thresholds C, comma-separated", list(THRESHOLDS), floats),
         Option("--alphas", "cautious alphas, comma-separated", list(ALPHAS), floats),
@@ -65,7 +65,10 @@ def bandit(args: argparse.Namespace) -> Result:
     tight_n = args.tightness_episodes or args.episodes
     print(f"exploding bandit: {len(cells)} cells x {args.episodes:,} episodes, seed {args.seed}")
     t0 = time.perf_counter()
-    rows = run_grid(config, args.episodes, args.seed, cells, batch_size=args.batch_size, workers=args.workers)
+    rows = run_grid(
+        config, args.episodes, args.seed, cells, batch_size=args.batch_size, workers=args.workers,
+        backend=args.backend, address=args.address,
+    )  # fmt: skip
     grid_s = time.perf_counter() - t0
     t1 = time.perf_counter()
     tight = run_tightness(config, tight_n, args.seed, args.alphas, args.ties)
@@ -93,6 +96,8 @@ def bandit(args: argparse.Namespace) -> Result:
             "seed": args.seed,
             "cells": len(cells),
             "workers": args.workers,
+            "backend": args.backend,
+            "address": args.address,
             "batch_size": args.batch_size,
         },
         timings={"grid_seconds": grid_s, "tightness_seconds": tight_s},
@@ -110,7 +115,7 @@ def bandit(args: argparse.Namespace) -> Result:
     group="bench",
     help="d = 5 structure posterior: GFlowNet and MCMC against exact enumeration",
     options=(
-        *common_options("bayesguard-out/structure", seeds=10),
+        *common_options("bayesguard-out/structure", seeds=10, backend=True),
         Option("--budgets", "wall-clock seconds, comma-separated", [60.0, 300.0, 1200.0], floats),
         Option("--samplers", "gflownet and/or mcmc, comma-separated", ["gflownet", "mcmc"], _samplers),
         _QUIET,
@@ -122,8 +127,9 @@ def structure(args: argparse.Namespace) -> Result:
     seeds = _seeds(args)
     print(f"structure posterior, d = 5: seeds {seeds}, budgets {args.budgets} s, samplers {args.samplers}")
     rows = small.run_structure_small(
-        seeds, args.budgets, samplers=args.samplers, workers=args.workers, progress=not args.quiet
-    )
+        seeds, args.budgets, samplers=args.samplers, workers=args.workers, progress=not args.quiet,
+        backend=args.backend, address=args.address,
+    )  # fmt: skip
     summary = small.summarise(rows)
     columns = {
         "sampler": col("sampler"),
@@ -142,6 +148,8 @@ def structure(args: argparse.Namespace) -> Result:
             "budgets_s": args.budgets,
             "samplers": args.samplers,
             "workers": args.workers,
+            "backend": args.backend,
+            "address": args.address,
             "note": "each (seed, sampler) task runs in its own process on one core, `workers` at a time",
         },
         record="structure_small_run.json",
@@ -188,7 +196,7 @@ _SCALE_SAMPLERS = ("mcmc", "order-mcmc", "gflownet", "gflownet-attention")
             ["order-mcmc", "mcmc", "gflownet"],
             subset_of(_SCALE_SAMPLERS),
         ),
-        *common_options("bayesguard-out/structure-scale", seeds=2),
+        *common_options("bayesguard-out/structure-scale", seeds=2, backend=True),
         Option("--budget", "seconds per sampler and problem (one core)", 120.0, float),
         Option("--large-budget", "seconds per sampler and run at d = 50/100", 600.0, float),
         Option(
@@ -240,6 +248,8 @@ def structure_scale(args: argparse.Namespace) -> Result:
         large_budget=args.large_budget,
         workers=args.workers,
         progress=not args.quiet,
+        backend=args.backend,
+        address=args.address,
     )
     sweep = scale.dp_cost(args.dp_dims)
     truth_cols = {
@@ -292,6 +302,8 @@ def structure_scale(args: argparse.Namespace) -> Result:
             "budget_s": args.budget,
             "large_budget_s": args.large_budget,
             "workers": args.workers,
+            "backend": args.backend,
+            "address": args.address,
             "note": "each problem's samplers run one after another in one process on one core",
         },
         record="structure_scale_run.json",
@@ -305,7 +317,7 @@ def structure_scale(args: argparse.Namespace) -> Result:
     group="bench",
     help="World 3, the ambiguous plant: guard rules x posterior samplers on harm, reward, asks",
     options=(
-        *common_options("bayesguard-out/plant", seeds=4),
+        *common_options("bayesguard-out/plant", seeds=4, backend=True),
         Option("--steps", "steps per episode", 60, positive),
         Option("--d", "variables, 8 to 15", 8, positive),
         Option("--threshold", "the harm threshold C", 0.05, float),
@@ -348,8 +360,9 @@ def plant(args: argparse.Namespace) -> Result:
         f"samplers {args.samplers}, truth {args.truth}"
     )
     rows = run_plant(
-        seeds, args.samplers, cfg=cfg, truth=args.truth, workers=args.workers, progress=not args.quiet
-    )
+        seeds, args.samplers, cfg=cfg, truth=args.truth, workers=args.workers, progress=not args.quiet,
+        backend=args.backend, address=args.address,
+    )  # fmt: skip
     summary = summarise(rows)
     columns = {
         "sampler": col("sampler"),
@@ -370,6 +383,9 @@ def plant(args: argparse.Namespace) -> Result:
             "samplers": args.samplers,
             "truth": args.truth,
             "config": config_dict(cfg),
+            "workers": args.workers,
+            "backend": args.backend,
+            "address": args.address,
             "note": "each (seed, sampler) pair runs every rule in its own process on one core",
         },
         record="plant_run.json",

@@ -26,16 +26,15 @@ seeds; the targets of the issue are checked in ``gridworlds_run.json`` and print
 from __future__ import annotations
 
 import argparse
-import multiprocessing as mp
 import time
 import traceback
 from collections.abc import Sequence
-from concurrent.futures import ProcessPoolExecutor
 from dataclasses import asdict, dataclass
 
 import numpy as np
 
 from .._validate import positive_int
+from .backends import run_tasks
 from .gridworlds_report import AGENTS, check_targets, plot_bars, summarise, table_columns
 from .registry import Option, common_options, positive, register, subset_of
 from .report import Plot, Result, Table
@@ -190,18 +189,23 @@ _SLOW = {
 
 
 def run_gridworlds(
-    worlds: Sequence[str], agents: Sequence[str], seeds: Sequence[int], cfg: GridBenchConfig, workers: int = 2
+    worlds: Sequence[str],
+    agents: Sequence[str],
+    seeds: Sequence[int],
+    cfg: GridBenchConfig,
+    workers: int = 2,
+    *,
+    backend: str = "local",
+    address: str | None = None,
 ) -> list[dict]:
-    """Every (world, agent, seed) task, ``workers`` processes at a time; rows in (world, agent, seed)
-    order."""
+    """Every (world, agent, seed) task, ``workers`` processes at a time (or Ray tasks with
+    ``backend="ray"``: :func:`~.backends.run_tasks`); rows in (world, agent, seed) order."""
     tasks = [(w, a, int(s), asdict(cfg)) for w in worlds for a in agents for s in seeds]
     cost = [_SLOW.get(t[:2], 2 if t[1] == "guarded" else 1) for t in tasks]
     order = sorted(range(len(tasks)), key=lambda i: -cost[i])
-    if workers <= 1 or len(tasks) == 1:
-        done = [_task(tasks[i]) for i in order]
-    else:
-        with ProcessPoolExecutor(max_workers=workers, mp_context=mp.get_context("spawn")) as pool:
-            done = list(pool.map(_task, [tasks[i] for i in order], chunksize=1))
+    done = run_tasks(
+        _task, [tasks[i] for i in order], backend=backend, workers=max(1, workers), address=address
+    )
     rows: list[dict] = [{}] * len(tasks)
     for i, row in zip(order, done, strict=True):
         rows[i] = row
@@ -215,7 +219,7 @@ def run_gridworlds(
     help="the AI Safety Gridworlds: every world x agent (Q-learning, model-based planner, guarded), "
     "visible reward and hidden performance, ASKs and human answers",
     options=(
-        *common_options("bayesguard-out/gridworlds", seeds=20),
+        *common_options("bayesguard-out/gridworlds", seeds=20, backend=True),
         Option("--episodes", "Q-learning training episodes", 1000, positive),
         Option("--planner-episodes", "model-based planner training episodes", 300, positive),
         Option("--replan-every", "planner: training episodes between two plans", 10, positive),
@@ -247,7 +251,9 @@ def gridworlds(args: argparse.Namespace) -> Result:
     print(f"gridworlds: {len(args.worlds)} worlds x {len(args.agents)} agents x {len(seeds)} seeds, {cfg}")
     t0 = time.perf_counter()
     refs = {w: safe_reference(w) for w in args.worlds}
-    raw = run_gridworlds(args.worlds, args.agents, seeds, cfg, workers=args.workers)
+    raw = run_gridworlds(
+        args.worlds, args.agents, seeds, cfg, workers=args.workers, backend=args.backend, address=args.address
+    )
     summary = summarise(raw, refs)
     target = check_targets(summary, args.worlds)
     wall = time.perf_counter() - t0
@@ -256,7 +262,7 @@ def gridworlds(args: argparse.Namespace) -> Result:
     ]
     notes = [f"\n{line}" if i == 0 else line for i, line in enumerate(target["lines"])]
     notes += [f"error: {e}" for e in errors[:10]]
-    notes.append(f"wall time {wall:.0f} s ({args.workers} workers)")
+    notes.append(f"wall time {wall:.0f} s ({args.workers} workers, backend {args.backend})")
     return Result(
         raw={"gridworlds_raw.csv": [{k: v for k, v in r.items() if k != "traceback"} for r in raw]},
         summary={"gridworlds_summary.csv": summary},
@@ -273,6 +279,8 @@ def gridworlds(args: argparse.Namespace) -> Result:
             "seeds": seeds,
             "config": asdict(cfg),
             "workers": args.workers,
+            "backend": args.backend,
+            "address": args.address,
             "worlds": list(args.worlds),
             "agents": list(args.agents),
             "references": refs,

@@ -27,15 +27,12 @@ Enumeration is out of reach at d >= 8 (7.8e11 DAGs at d = 8); the samplers are t
 
 from __future__ import annotations
 
-import multiprocessing as mp
 import time
 from collections.abc import Sequence
-from concurrent.futures import ProcessPoolExecutor
 from dataclasses import asdict, dataclass
 
 import numpy as np
 from threadpoolctl import threadpool_limits
-from tqdm.auto import tqdm
 
 from ..guard.configs import BoundConfig, SearchConfig, UpdateConfig
 from ..guard.guard import Guard
@@ -49,6 +46,7 @@ from ..theories.causal.prior import StructurePrior
 from ..theories.causal.scores import BGeScore
 from ..theories.causal.structure import StructureScore
 from ..worlds.plant import PlantWorld
+from .backends import run_tasks
 
 
 @dataclass(frozen=True)
@@ -310,9 +308,13 @@ def run_plant(
     truth: str = "mixed",
     workers: int = 2,
     progress: bool = True,
+    backend: str = "local",
+    address: str | None = None,
 ) -> list[dict]:
-    """Every (seed, sampler) pair in its own process; ``truth``: ``"valve"`` (valve -> pressure in every
-    world), ``"pressure"`` (pressure -> valve) or ``"mixed"`` (valve -> pressure in even seeds)."""
+    """Every (seed, sampler) pair in its own process (``workers`` at a time) or Ray task
+    (``backend="ray"``, ``address``: :func:`~.backends.run_tasks`); ``truth``: ``"valve"`` (valve ->
+    pressure in every world), ``"pressure"`` (pressure -> valve) or ``"mixed"`` (valve -> pressure in
+    even seeds)."""
     cfg = cfg or PlantConfig()
     if truth not in ("valve", "pressure", "mixed"):
         raise ValueError(f"truth: expected 'valve', 'pressure' or 'mixed', got {truth!r}")
@@ -320,13 +322,11 @@ def run_plant(
     for s in seeds:
         orient = truth == "valve" or (truth == "mixed" and s % 2 == 0)
         tasks += [(s, smp, tuple(rules), cfg, orient, False) for smp in samplers]
-    rows: list[dict] = []
-    ctx = mp.get_context("spawn")
-    with ProcessPoolExecutor(max_workers=max(1, workers), mp_context=ctx) as pool:
-        futures = [pool.submit(_task, t) for t in tasks]
-        for f in tqdm(futures, desc="plant episodes", unit="job", disable=not progress):
-            rows += f.result()
-    return rows
+    parts = run_tasks(
+        _task, tasks, backend=backend, workers=max(1, workers), address=address, progress=progress,
+        desc="plant episodes", unit="job",
+    )  # fmt: skip
+    return [row for part in parts for row in part]
 
 
 def summarise(rows: Sequence[dict]) -> list[dict]:

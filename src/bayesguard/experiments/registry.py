@@ -25,7 +25,11 @@ if TYPE_CHECKING:
     from .report import Result
 
 #: Help of each group of subcommands (``bayesguard <group> <name>``).
-GROUP_HELP = {"bench": "reproducible experiments", "audit": "check the audit store"}
+GROUP_HELP = {
+    "bench": "reproducible experiments",
+    "audit": "check and replay the audit store",
+    "keys": "API keys of the service",
+}
 
 
 class NeedsExtra(RuntimeError):
@@ -187,17 +191,40 @@ class Experiment:
         return {o.dest: getattr(args, o.dest) for o in self.options}
 
 
-def common_options(out: str, *, workers: int | None = 2, seeds: int | None = None) -> tuple[Option, ...]:
+def common_options(
+    out: str, *, workers: int | None = 2, seeds: int | None = None, backend: bool = False
+) -> tuple[Option, ...]:
     """Options every benchmark shares: ``--seeds`` (if ``seeds`` is given), ``--seed``, ``--out``,
-    ``--workers`` and ``--no-plots``."""
+    ``--workers``, ``--no-plots``, and with ``backend`` (sweeps run through
+    :func:`~bayesguard.experiments.backends.run_tasks`) ``--backend`` and ``--address``."""
     opts = (
         [] if seeds is None else [Option("--seeds", "number of seeds (worlds or data sets)", seeds, positive)]
+    )
+    where = (
+        ()
+        if not backend
+        else (
+            Option(
+                "--backend",
+                "where the sweep's tasks run: local (a process pool) or ray (Ray tasks; docs/scaling.md)",
+                "local",
+                choices=("local", "ray"),
+            ),
+            Option(
+                "--address",
+                "with --backend ray: the cluster, auto, host:port or ray://host:port "
+                "(None: a local Ray with --workers CPUs, stopped at the end)",
+                None,
+                str,
+            ),
+        )
     )
     return (
         *opts,
         Option("--seed", "first seed (runs are reproducible from it)", 0, int),
         Option("--out", "directory for the raw CSV/JSON results and plots", out, str),
         Option("--workers", "processes, one core each (None: every CPU)", workers, positive),
+        *where,
         Option("--no-plots", "write no PNG plots", False),
     )
 
@@ -259,6 +286,8 @@ REGISTRY = Registry(
         "bayesguard.experiments.gridworlds",
         "bayesguard.experiments.fit",
         "bayesguard.experiments.audit",
+        "bayesguard.experiments.serve",
+        "bayesguard.experiments.mcp_cmd",
     )
 )
 register = REGISTRY.register

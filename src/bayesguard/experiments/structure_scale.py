@@ -15,20 +15,19 @@ gives the same answer twice). The empty graph's SHD (the number of true edges) i
 
 from __future__ import annotations
 
-import multiprocessing as mp
 import resource
 import time
 from collections.abc import Sequence
-from concurrent.futures import ProcessPoolExecutor
+from typing import Any
 
 import numpy as np
 from threadpoolctl import threadpool_limits
-from tqdm.auto import tqdm
 
 from ..datasets import sample_linear_gaussian_scm
 from ..graphs.compare import edge_auroc
 from ..theories.causal.scores import BGeScore
 from ..theories.causal.structure import StructureScore
+from .backends import run_tasks
 from .structure_truth import SAMPLERS, evaluate, make_problem, run_sampler, truths
 
 __all__ = ["edge_auroc", "large_task", "run_structure_scale", "score_cost", "truth_task"]
@@ -78,6 +77,13 @@ def large_task(args: tuple) -> dict:
     return row
 
 
+def _scale_task(job: tuple[str, tuple]) -> Any:
+    """``("truth", args)`` -> :func:`truth_task`, ``("large", args)`` -> :func:`large_task`: both
+    sections share one pool, so the runs at scale start as soon as a core is free."""
+    kind, args = job
+    return truth_task(args) if kind == "truth" else large_task(args)
+
+
 def _agreement(rows: list[dict]) -> list[dict]:
     """Pair the runs of each (d, seed, sampler): max abs difference of their edge marginals."""
     out = []
@@ -108,8 +114,12 @@ def run_structure_scale(
     large_budget: float | None = None,
     workers: int = 2,
     progress: bool = True,
+    backend: str = "local",
+    address: str | None = None,
 ) -> tuple[list[dict], list[dict], list[dict]]:
-    """Both sections; returns ``(truth rows, DP cost rows, large rows)``."""
+    """Both sections; returns ``(truth rows, DP cost rows, large rows)``. Every problem (and every run
+    at scale) is one task on one core: ``workers`` processes, or Ray tasks with ``backend="ray"``
+    (:func:`~.backends.run_tasks`)."""
     if budget <= 0:
         raise ValueError(f"budget: expected a positive number of seconds, got {budget!r}")
     unknown = set(samplers) - set(SAMPLERS) | set(large_samplers) - set(SAMPLERS)
@@ -125,18 +135,14 @@ def run_structure_scale(
         for s in seeds
     ]
     l_tasks = [(d, s, r, m, big) for d in large_dims for s in seeds for m in large_samplers for r in (0, 1)]
-    ctx = mp.get_context("spawn")
-    truth_rows: list[dict] = []
-    cost_rows: list[dict] = []
-    with ProcessPoolExecutor(max_workers=workers, mp_context=ctx) as pool:
-        futures = [pool.submit(truth_task, t) for t in t_tasks]
-        l_futures = [pool.submit(large_task, t) for t in l_tasks]
-        for f in tqdm(futures, desc="against the truth", disable=not progress):
-            rows, cost = f.result()
-            truth_rows += rows
-            cost_rows += cost
-        large = [f.result() for f in tqdm(l_futures, desc="at scale", disable=not progress)]
-    return truth_rows, cost_rows, _agreement(large)
+    jobs = [("truth", t) for t in t_tasks] + [("large", t) for t in l_tasks]
+    done = run_tasks(
+        _scale_task, jobs, backend=backend, workers=workers, address=address, progress=progress,
+        desc="structure at scale", unit="problem",
+    )  # fmt: skip
+    truth_rows = [row for rows, _ in done[: len(t_tasks)] for row in rows]
+    cost_rows = [row for _, cost in done[: len(t_tasks)] for row in cost]
+    return truth_rows, cost_rows, _agreement(done[len(t_tasks) :])
 
 
 def dp_cost(dims: Sequence[int], seed: int = 0) -> list[dict]:

@@ -12,15 +12,12 @@ budget, the DAG-GFlowNet (trained cumulatively: its state at 60 s continues to 3
 
 from __future__ import annotations
 
-import multiprocessing as mp
 import time
 from collections.abc import Sequence
-from concurrent.futures import ProcessPoolExecutor
 
 import numpy as np
 import torch
 from threadpoolctl import threadpool_limits
-from tqdm.auto import tqdm
 
 from ..datasets import sample_linear_gaussian_scm
 from ..graphs.compare import compare_to_exact, jensen_shannon
@@ -29,6 +26,7 @@ from ..inference.mcmc import structure_mcmc
 from ..posterior import Posterior
 from ..theories.causal.scores import BGeScore
 from ..theories.causal.structure import StructureScore, exact_structure_posterior
+from .backends import run_tasks
 
 #: MCMC steps per chain per second on the reference machine, used only to choose the thinning.
 _MCMC_RATE = 11_000
@@ -112,11 +110,14 @@ def run_structure_small(
     samplers: Sequence[str] = ("gflownet", "mcmc"),
     workers: int = 2,
     progress: bool = True,
+    backend: str = "local",
+    address: str | None = None,
 ) -> list[dict]:
     """One row per (seed, sampler, budget): see the module docstring for the columns.
 
     Every (seed, sampler) pair runs in its own process on one core (``workers`` at a time, default 2 on
-    a 2-core machine), so a GFlowNet and an MCMC run share the machine side by side. Budgets are
+    a 2-core machine; or as Ray tasks, ``backend="ray"``: :func:`~.backends.run_tasks`), so a GFlowNet
+    and an MCMC run share the machine side by side. Budgets are
     cumulative: the GFlowNet keeps training from one budget to the next (evaluation time excluded), and
     one MCMC run of the largest budget is cut at each smaller one (:meth:`MCMCResult.until`).
     """
@@ -127,18 +128,11 @@ def run_structure_small(
     if unknown:
         raise ValueError(f"samplers: unknown {sorted(unknown)}; expected 'gflownet' and/or 'mcmc'")
     tasks = [(s, m, budgets, d, n_samples, expected_edges, False) for s in seeds for m in samplers]
-    rows: list[dict] = []
-    if workers <= 1:
-        for t in tqdm(tasks, desc="structure bench", disable=not progress):
-            rows += _task(t)
-    else:
-        ctx = mp.get_context("spawn")
-        with ProcessPoolExecutor(max_workers=workers, mp_context=ctx) as pool:
-            for part in tqdm(
-                pool.map(_task, tasks), total=len(tasks), desc="structure bench", disable=not progress
-            ):
-                rows += part
-    return rows
+    parts = run_tasks(
+        _task, tasks, backend=backend, workers=workers, address=address, progress=progress,
+        desc="structure bench",
+    )  # fmt: skip
+    return [row for part in parts for row in part]
 
 
 def summarise(rows: Sequence[dict]) -> list[dict]:
