@@ -105,7 +105,9 @@ def add_key(store: str, name: str = "bench", scopes: str = "admin") -> str:
 class Server:
     """``bayesguard serve`` in a child process on a free loopback port."""
 
-    def __init__(self, bundle: Path, store: str, *, timeout: float = 5.0, log: Path | None = None) -> None:
+    def __init__(
+        self, bundle: Path, store: str, *, timeout: float = 5.0, log: Path | None = None, workers: int = 1
+    ) -> None:
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         env = dict(os.environ, OMP_NUM_THREADS="1", OPENBLAS_NUM_THREADS="1", MKL_NUM_THREADS="1")
@@ -123,6 +125,8 @@ class Server:
                 str(timeout),
                 "--log-level",
                 "warning",
+                "--workers",
+                str(workers),
             ],
             stdout=self.log,
             stderr=self.log,

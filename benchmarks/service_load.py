@@ -24,6 +24,7 @@ import time
 import timeit
 from pathlib import Path
 
+import numpy as np
 from service_common import Server, add_key, bandit_bundle, causal_bundle, machine
 
 LUA = """
@@ -71,12 +72,14 @@ def run_wrk(url: str, key: str, bodies: list[dict], seconds: int, connections: i
     }
 
 
-def bench_guard(name: str, bundle: Path, bodies: list[dict], args: argparse.Namespace, work: Path) -> dict:
+def bench_guard(
+    name: str, bundle: Path, bodies: list[dict], args: argparse.Namespace, work: Path, workers: int = 1
+) -> dict:
     from bayesguard.service.store import AuditStore
 
-    store = str(work / f"{name}.db")
+    store = str(work / f"{name}-w{workers}.db")
     key = add_key(store)
-    server = Server(bundle, store, log=work / f"{name}.log")
+    server = Server(bundle, store, log=work / f"{name}.log", workers=workers)
     try:
         run_wrk(server.url, key, bodies, 2, args.connections, work)  # warm-up (prepares the posterior)
         result = run_wrk(server.url, key, bodies, args.seconds, args.connections, work)
@@ -87,6 +90,7 @@ def bench_guard(name: str, bundle: Path, bodies: list[dict], args: argparse.Name
         n_verdicts = s.count(kind="verdict")
     result.update(
         guard=name,
+        workers=workers,
         chain_ok=found.ok,
         records=found.n,
         verdicts_recorded=n_verdicts,
@@ -94,7 +98,7 @@ def bench_guard(name: str, bundle: Path, bodies: list[dict], args: argparse.Name
         seconds=args.seconds,
     )
     print(
-        f"{name}: {result['checks_per_s']:.0f} checks/s, p50 {result['p50_ms']:.2f} ms, "
+        f"{name}, {workers} worker(s): {result['checks_per_s']:.0f} checks/s, p50 {result['p50_ms']:.2f} ms, "
         f"p99 {result['p99_ms']:.2f} ms, non-2xx {result['non_2xx']}, chain ok {found.ok}"
     )
     return result
@@ -132,6 +136,7 @@ def main() -> None:
     ap.add_argument("--seconds", type=int, default=15)
     ap.add_argument("--connections", type=int, default=16)
     ap.add_argument("--out", default="benchmarks/results")
+    ap.add_argument("--workers", default="1,2", help="server processes to try, comma-separated")
     ap.add_argument("--keep", action="store_true", help="keep the scratch directory")
     args = ap.parse_args()
     if shutil.which("wrk") is None:
@@ -140,21 +145,29 @@ def main() -> None:
     results = {
         "machine": machine(),
         "command": "python benchmarks/service_load.py "
-        + " ".join(f"--{k} {v}" for k, v in vars(args).items() if k in ("seconds", "connections")),
+        + " ".join(f"--{k} {v}" for k, v in vars(args).items() if k in ("seconds", "connections", "workers")),
     }
     b = bandit_bundle(work / "bandit")
     from bayesguard.service import load_bundle
 
     g = load_bundle(b)
-    arms = [[float((i + j) % 2) for j in range(g.family.n_features)] for i in range(g.n_actions)]
-    results["bandit"] = bench_guard(
-        "bandit", b, [{"context": arms, "action": a} for a in range(g.n_actions)], args, work
-    )
+    rng = np.random.default_rng(0)  # 20 different arm sets (contexts), every action
+    bodies = [
+        {
+            "context": rng.integers(0, 2, size=(g.n_actions, g.family.n_features)).astype(float).tolist(),
+            "action": a,
+        }
+        for _ in range(20)
+        for a in range(g.n_actions)
+    ]
+    workers = [int(w) for w in args.workers.split(",")]
+    results["bandit"] = [bench_guard("bandit", b, bodies, args, work, w) for w in workers]
     t0 = time.time()
     c = causal_bundle(work / "causal")
     results["causal_fit_s"] = time.time() - t0
-    bodies = [{"context": {"x2": v}, "action": a} for v in (-1.0, 0.0, 1.0) for a in range(3)]
-    results["causal_d20"] = bench_guard("causal_d20", c, bodies, args, work)
+    xs = np.linspace(-2.0, 2.0, 21).round(3)  # 21 contexts x 3 actions
+    bodies = [{"context": {"x2": float(v)}, "action": a} for v in xs for a in range(3)]
+    results["causal_d20"] = [bench_guard("causal_d20", c, bodies, args, work, w) for w in workers]
     results["decorator"] = decorator_overhead(b)
     print(
         f"decorator: bare check {results['decorator']['bare_check_us']:.1f} us, "

@@ -241,3 +241,20 @@ def test_an_observation_that_rules_out_every_theory_is_refused_unrecorded(tmp_pa
         svc.observe({"actions": ["read"], "outcomes": ["harm"]})  # no theory lets reading harm
     assert svc.store.count(kind="observe") == 0 and svc.degraded is None
     svc.close()
+
+
+@pytest.mark.parametrize("audit_url", ["sqlite", "postgresql"], indirect=True)
+def test_two_workers_share_one_store_on_each_backend(audit_url, bandit):
+    """Stateless workers behind a load balancer: each holds a copy of the guard; an observation made
+    through one is applied by the other in the same order; both chains of verdicts verify and replay."""
+    a = GuardService(bandit, audit_url, sync_interval=0.0)
+    b = GuardService(bandit, audit_url, sync_interval=0.0)
+    a.observe({"features": [[1.0, 1.0, 1.0, 1.0]], "rewards": [4.4]})
+    b.observe({"features": [[1.0, 0.0, 0.0, 0.0]], "rewards": [0.8]})
+    got = [w.check(ARMS, k % 3) for k, w in enumerate([a, b, a, b, b, a])]
+    assert {c.record.posterior_version for c in got} == {a.version} and a.version == b.version
+    assert a.version.endswith(":2") and a.store.verify().ok
+    report = replay(a.store, [bandit])
+    assert report.ok and report.checked == 6 and report.observations == 2, str(report)
+    a.close()
+    b.close()

@@ -43,6 +43,12 @@ _STORE = Option(
         Option("--max-body", "largest request body in bytes", 1 << 20, int),
         Option("--no-auth", "accept requests without an API key (loopback demos only)", False),
         Option("--log-level", "uvicorn's log level", "warning", str),
+        Option(
+            "--workers",
+            "server processes sharing the store, each with its own copy of the guard (docs/scaling.md)",
+            1,
+            int,
+        ),
         _OUT,
     ),
 )
@@ -50,11 +56,40 @@ def serve(args: argparse.Namespace) -> Result:
     """Serve until interrupted."""
     import uvicorn
 
-    from ..service.app import create_app
+    from ..service.app import SERVE_ENV, create_app
     from ..service.runtime import GuardService
 
     if args.no_auth and args.host not in ("127.0.0.1", "localhost", "::1"):
         raise ValueError("--no-auth: only on a loopback --host (127.0.0.1)")
+    if args.workers < 1:
+        raise ValueError(f"--workers: expected at least 1, got {args.workers}")
+    where = f"http://{args.host}:{args.port}/"
+    if args.workers > 1:  # each worker process builds its own service from the environment
+        import json
+        import os
+
+        from ..service.bundle import verify_bundle
+
+        verify_bundle(args.bundle)  # fail here, not in every worker
+        os.environ[SERVE_ENV] = json.dumps(
+            {
+                "bundle": str(args.bundle),
+                "store": args.store,
+                "timeout": args.timeout,
+                "max_body": args.max_body,
+                "auth": not args.no_auth,
+            }
+        )
+        print(f"serving {args.bundle} with {args.workers} workers on {where}; audit store {args.store}")
+        uvicorn.run(
+            "bayesguard.service.app:app_from_env",
+            factory=True,
+            workers=args.workers,
+            host=args.host,
+            port=args.port,
+            log_level=args.log_level,
+        )
+        return Result(settings={"bundle": args.bundle, "store": args.store}, notes=("server stopped",))
     service = GuardService(args.bundle, args.store, timeout=args.timeout)
     try:
         if not args.no_auth and not service.store.keys():
@@ -62,7 +97,6 @@ def serve(args: argparse.Namespace) -> Result:
                 f"no API keys in {service.store.url}: create one with `bayesguard keys add NAME --store ...`"
             )
         app = create_app(service, auth=not args.no_auth, max_body=args.max_body)
-        where = f"http://{args.host}:{args.port}/"
         print(f"serving {args.bundle} ({service.version}) on {where}; audit store {service.store.url}")
         uvicorn.run(app, host=args.host, port=args.port, log_level=args.log_level)
     finally:

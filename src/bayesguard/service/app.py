@@ -20,6 +20,8 @@ version it was made under. Errors: :mod:`.http_support`.
 from __future__ import annotations
 
 import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from typing import Any
 
 from fastapi import FastAPI, Request
@@ -93,7 +95,12 @@ def verdict_json(c: Checked | Record, rid: str | None = None) -> dict[str, Any]:
 
 
 def create_app(
-    service: GuardService, *, auth: bool = True, max_body: int = MAX_BODY, page: bool = True
+    service: GuardService,
+    *,
+    auth: bool = True,
+    max_body: int = MAX_BODY,
+    page: bool = True,
+    close_on_shutdown: bool = False,
 ) -> FastAPI:
     """The FastAPI application serving ``service``.
 
@@ -102,8 +109,17 @@ def create_app(
         auth: require API keys (``store.add_key``); False only for tests and loopback demos.
         max_body: the largest request body in bytes.
         page: mount the page for people (:mod:`.page`) at ``/``.
+        close_on_shutdown: close ``service`` (flush its audit queue, close the store) when the app stops.
     """
+
+    @asynccontextmanager
+    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        yield
+        if close_on_shutdown:
+            service.close()
+
     app = FastAPI(
+        lifespan=lifespan,
         title="bayesguard",
         version="1",
         description="A Bayesian harm guard: ALLOW, REJECT or ASK, with every verdict in an audit chain.",
@@ -243,6 +259,21 @@ def create_app(
 
         mount_page(app, service, ring)
     return app
+
+
+#: The environment variable through which ``bayesguard serve --workers N`` configures each worker.
+SERVE_ENV = "BAYESGUARD_SERVE"
+
+
+def app_from_env() -> FastAPI:
+    """The app of one worker of ``bayesguard serve --workers N`` (uvicorn's factory): its own
+    :class:`GuardService` on the shared store, configured by the JSON in ``$BAYESGUARD_SERVE``."""
+    import json
+    import os
+
+    cfg = json.loads(os.environ[SERVE_ENV])
+    service = GuardService(cfg["bundle"], cfg["store"], timeout=cfg["timeout"])
+    return create_app(service, auth=cfg["auth"], max_body=cfg["max_body"], close_on_shutdown=True)
 
 
 def _ref(rec: Record) -> str | None:

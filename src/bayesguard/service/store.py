@@ -63,6 +63,7 @@ from .store_schema import (
     records,
     resolve_url,
     sqlite_path,
+    sqlite_write_lock,
 )
 
 #: Rows fetched per query while iterating (bounded memory on a long chain).
@@ -132,7 +133,7 @@ class AuditStore(RecordQueries, ApiKeys):
     def _writing(self, *, chain: bool = True) -> Iterator[Connection]:
         """One write transaction holding the write lock (``chain``: the lock on ``records``)."""
         self._check_open()
-        with self._lock, self._engine.connect() as conn:
+        with self._lock, sqlite_write_lock(self.path, self.timeout), self._engine.connect() as conn:
             conn.execution_options(bg_write=True)  # SQLite: BEGIN IMMEDIATE
             with conn.begin():
                 if self.backend == "postgresql":

@@ -20,8 +20,13 @@ psycopg 3 (``postgresql+psycopg://``; ``postgresql://`` and ``postgres://`` are 
 
 from __future__ import annotations
 
+import fcntl
 import json
 import math
+import os
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -236,3 +241,30 @@ __all__ = [
     "resolve_url",
     "sqlite_path",
 ]
+
+
+@contextmanager
+def sqlite_write_lock(path: str | None, timeout: float) -> Iterator[None]:
+    """SQLite, several processes: take turns on ``<db>.writelock`` (flock, polled every 0.5 ms up to
+    ``timeout`` s) before ``BEGIN IMMEDIATE``. SQLite's own busy handler backs off up to 100 ms between
+    tries, which made the slowest appends of two server processes wait about a second. A no-op for
+    PostgreSQL (``path`` None) and in-memory databases."""
+    if path is None or path == ":memory:":
+        yield
+        return
+    fd = os.open(f"{path}.writelock", os.O_RDWR | os.O_CREAT, 0o600)
+    try:
+        deadline = time.monotonic() + timeout
+        while True:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except BlockingIOError:
+                if time.monotonic() > deadline:
+                    raise TimeoutError(
+                        f"the SQLite audit store {path} stayed locked for {timeout:g} s"
+                    ) from None
+                time.sleep(0.0005)
+        yield
+    finally:
+        os.close(fd)  # closing the descriptor releases the lock

@@ -346,7 +346,9 @@ class CausalFamily:
         from ...graphs.markov import edge_marginals
         from ...guard.explain import explain_paths
 
-        th = self.as_theories(theories)
+        th = np.asarray(theories)
+        if not (th.ndim == 2 and th.dtype == np.int8 and th.shape[1] == self.d * self.d + 1):
+            th = self.as_theories(th)  # canonical theories (a guard's posterior) were checked when made
         adj = self.adjacency(th)
         return explain_paths(
             adj[witness],
