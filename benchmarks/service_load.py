@@ -47,7 +47,7 @@ def _ms(text: str) -> float:
 
 def run_wrk(url: str, key: str, bodies: list[dict], seconds: int, connections: int, work: Path) -> dict:
     lua = work / "check.lua"
-    quoted = ", ".join("[[" + json.dumps(b) + "]]" for b in bodies)
+    quoted = ", ".join("[==[" + json.dumps(b) + "]==]" for b in bodies)  # JSON may hold "]]"
     lua.write_text(LUA.format(key=key, bodies=quoted))
     out = subprocess.run(
         ["wrk", "-t1", f"-c{connections}", f"-d{seconds}s", "--latency", "-s", str(lua), url],
@@ -88,6 +88,8 @@ def bench_guard(
     with AuditStore(store) as s:
         found = s.verify()
         n_verdicts = s.count(kind="verdict")
+    if n_verdicts < result["requests"]:  # wrk counts a request it could not send as intended too
+        raise RuntimeError(f"{name}: {result['requests']} requests but only {n_verdicts} verdicts recorded")
     result.update(
         guard=name,
         workers=workers,

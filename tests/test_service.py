@@ -258,3 +258,26 @@ def test_two_workers_share_one_store_on_each_backend(audit_url, bandit):
     assert report.ok and report.checked == 6 and report.observations == 2, str(report)
     a.close()
     b.close()
+
+
+def test_http_check_past_its_time_limit_is_a_recorded_reject_and_a_retry_returns_it(tmp_path, bandit):
+    svc = GuardService(bandit, f"sqlite:///{tmp_path / 'a.db'}", timeout=0.2)
+    fast = svc.vg.check
+    allowed = [a for a in range(3) if load_bundle(bandit).check(ARMS, a).allowed][0]
+
+    def slow(request):
+        time.sleep(0.6)
+        return fast(request)
+
+    svc.vg.check = slow
+    with TestClient(create_app(svc, auth=False)) as http:
+        body = {"context": ARMS, "action": allowed, "id": "late-1"}
+        r = http.post("/v1/check", json=body)
+        assert r.status_code == 200 and r.json()["decision"] == "REJECT"
+        assert "did not finish within 0.2 s" in r.json()["verdict"]["reason"]
+        time.sleep(0.8)
+        svc.vg.check = fast
+        again = http.post("/v1/check", json=body).json()  # recomputed (ALLOW), refused as a duplicate
+        assert again["decision"] == "REJECT" and again["seq"] == r.json()["seq"]
+    assert svc.store.count(kind="verdict") == 1
+    svc.close()

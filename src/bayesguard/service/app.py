@@ -19,6 +19,7 @@ version it was made under. Errors: :mod:`.http_support`.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -37,6 +38,7 @@ from .http_support import (
     MAX_BODY,
     ApiError,
     BodyLimit,
+    CountRequests,
     KeyRing,
     Metrics,
     authorize,
@@ -156,12 +158,7 @@ def create_app(
         err = ApiError(500, "internal", f"server error: {type(exc).__name__}: {str(exc)[:300]}")
         return err.response()
 
-    @app.middleware("http")
-    async def _count(request: Request, call_next: Any) -> Response:
-        response = await call_next(request)
-        route = request.scope.get("route")
-        metrics.requests.labels(getattr(route, "path", "other"), str(response.status_code)).inc()
-        return response
+    app.add_middleware(CountRequests, metrics=metrics)
 
     async def body_of(request: Request, scope: str, allowed: set[str], required: set[str]) -> dict[str, Any]:
         authorize(ring, secret_from(request.headers, request.cookies), scope)
@@ -169,6 +166,8 @@ def create_app(
 
     async def call(fn: Any, *args: Any, **kwargs: Any) -> Any:
         try:
+            if asyncio.iscoroutinefunction(fn):
+                return await fn(*args, **kwargs)
             return await run_in_threadpool(fn, *args, **kwargs)
         except Conflict as exc:
             raise field_error(exc, 409, "conflict") from None
@@ -184,7 +183,9 @@ def create_app(
     async def check(request: Request) -> dict[str, Any]:
         """Check one action; ALLOW, REJECT or ASK, recorded before it is returned."""
         body = await body_of(request, "check", {"context", "action", "id"}, {"action"})
-        return verdict_json(await call(service.check, body.get("context"), body["action"], body.get("id")))
+        return verdict_json(
+            await call(service.check_async, body.get("context"), body["action"], body.get("id"))
+        )
 
     @app.post("/v1/check_all", openapi_extra=_doc(CheckAllBody), tags=["guard"])
     async def check_all(request: Request) -> dict[str, Any]:

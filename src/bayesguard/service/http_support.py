@@ -111,6 +111,31 @@ class BodyLimit:
         await self.app(scope, limited, send)
 
 
+class CountRequests:
+    """ASGI middleware: count every HTTP response by route and status (a plain ASGI wrapper: Starlette's
+    ``BaseHTTPMiddleware`` costs a task and a stream per request)."""
+
+    def __init__(self, app: ASGIApp, metrics: Metrics) -> None:
+        self.app, self.metrics = app, metrics
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        status = {"code": 500}
+
+        async def sending(message: Any) -> None:
+            if message["type"] == "http.response.start":
+                status["code"] = message["status"]
+            await send(message)
+
+        try:
+            await self.app(scope, receive, sending)
+        finally:
+            route = getattr(scope.get("route"), "path", "other")
+            self.metrics.requests.labels(route, str(status["code"])).inc()
+
+
 class KeyRing:
     """API keys checked against the store (only SHA-256 hashes are stored), cached for ``ttl`` seconds
     so a revoked key stops working within ``ttl``."""

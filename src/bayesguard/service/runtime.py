@@ -22,20 +22,20 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
-import threading
 import time
 import uuid
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from concurrent.futures import TimeoutError as FutureTimeout
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
 
 from ..guard.verdict import Verdict
 from .committer import Committer
+from .pending import Checked, Conflict, Pending, outcome
 from .store import AuditStore, DuplicateRef, Entry, Record
 from .versions import OBSERVE_KIND, Request, VersionedGuard, observe_payload
 
@@ -48,21 +48,8 @@ ANSWER_KIND = "answer"
 MAX_ID = 128
 
 
-class Conflict(ValueError):
-    """A request id was used before for a different request."""
-
-
 class NotFound(KeyError):
     """No record with that id."""
-
-
-@dataclass(frozen=True)
-class Checked:
-    """A recorded verdict: the request id, the verdict, and its record."""
-
-    id: str
-    verdict: Verdict
-    record: Record
 
 
 def request_id(value: Any) -> str:
@@ -186,9 +173,8 @@ class GuardService:
         rid = request_id(id)
         req = self.vg.decode_check(context, action)
         body = {"context": context, "action": action}
-        old = self._existing(rid, VERDICT_KIND, body)
-        if old is not None:
-            return Checked(rid, old.verdict(), old)
+        # No look-up first: a reused id is found when its record is refused as a duplicate (_settle),
+        # which spares every check a query and costs a retry one recomputation.
         return self._settle([rid], req, body, lambda: self._check_one(req))[0]
 
     def check_all(self, context: Any, id: str | None = None) -> list[Checked]:
@@ -220,58 +206,36 @@ class GuardService:
         self, ids: list[str], req: Request, body: dict[str, Any], compute: Callable[[], list[Verdict]]
     ) -> list[Checked]:
         """Run ``compute`` on the guard thread within the time limit; record and return the verdicts."""
-        state = {"late": False}
-        lock = threading.Lock()
-        t0 = time.perf_counter()
-
-        def job() -> list[Future[Record]] | None:
-            with lock:
-                if state["late"]:
-                    return None  # the caller already got its REJECT: do not compute at all
-            verdicts = compute()
-            with lock:
-                if state["late"]:
-                    log.warning("check %s finished after its time limit; its verdict was dropped", ids[0])
-                    return None
-                state["done"] = True
-                return [
-                    self._submit(i, v, body, version=self.version) for i, v in zip(ids, verdicts, strict=True)
-                ]
-
-        fut = self._run(job)
+        pending = Pending(self, ids, req, body, compute)
         try:
-            futures = fut.result(timeout=self.timeout)
+            futures = pending.fut.result(timeout=self.timeout)
         except FutureTimeout:
-            with lock:
-                if not state.get("done"):
-                    state["late"] = True
-            if state["late"]:
-                exc = TimeoutError(f"the check did not finish within {self.timeout:g} s")
-                acts = [req.action] if len(ids) == 1 else list(range(len(ids)))
-                verdicts = [self.guard._error_verdict(a, exc) for a in acts]
-                futures = [
-                    self._submit(i, v, body, version=self.version, timed_out=True)
-                    for i, v in zip(ids, verdicts, strict=True)
-                ]
-            else:
-                futures = fut.result()
-        assert futures is not None
-        out = []
-        for i, f in zip(ids, futures, strict=True):
+            futures = pending.expire()
+        return pending.finish([outcome(f) for f in futures])
+
+    async def _settle_async(
+        self, ids: list[str], req: Request, body: dict[str, Any], compute: Callable[[], list[Verdict]]
+    ) -> list[Checked]:
+        """:meth:`_settle` for an event loop: waits without holding a thread."""
+        pending = Pending(self, ids, req, body, compute)
+        try:
+            futures = await asyncio.wait_for(asyncio.shield(asyncio.wrap_future(pending.fut)), self.timeout)
+        except TimeoutError:
+            futures = pending.expire()
+        outcomes = []
+        for f in futures:
             try:
-                rec = f.result()
-            except DuplicateRef as dup:  # the same id arrived twice at once: the first one recorded wins
-                rec = dup.record
-                if (
-                    rec.kind != VERDICT_KIND
-                    or rec.payload.get("request", {}).get("context") != body["context"]
-                ):
-                    raise Conflict(f"id: {i!r} was used before for a different request") from None
-            out.append(Checked(i, rec.verdict(), rec))
-        if self.on_verdict is not None:
-            for c in out:
-                self.on_verdict(c.verdict, time.perf_counter() - t0)
-        return out
+                outcomes.append(await asyncio.wrap_future(f))
+            except Exception as exc:
+                outcomes.append(exc)
+        return pending.finish(outcomes)
+
+    async def check_async(self, context: Any, action: Any, id: str | None = None) -> Checked:
+        """:meth:`check` for an event loop (the HTTP app): the same verdict, record and errors."""
+        rid = request_id(id)
+        req = self.vg.decode_check(context, action)
+        body = {"context": context, "action": action}
+        return (await self._settle_async([rid], req, body, lambda: self._check_one(req)))[0]
 
     def _submit(
         self, rid: str, verdict: Verdict, body: dict[str, Any], *, version: str, timed_out: bool = False
