@@ -1,9 +1,11 @@
-"""Screenshots of the page for people (docs/screenshots/): the verdict timeline, one verdict's explanation
-and the ASK queue, taken by Debian's chromium through Playwright (no browser download).
+"""Screenshots of the page for people (docs/screenshots/): the verdict timeline, one verdict's explanation,
+the ASK queue and the API reference at /docs, taken by Debian's chromium through Playwright (no browser
+download).
 
 It builds the causal plant guard (examples/bundles/plant.toml), fills a fresh SQLite audit store with a
 few dozen verdicts (some of them ASKs, one answered with an observation), serves the app with uvicorn on
-a loopback port, logs in with an API key through the login form and saves three PNGs.
+a loopback port, logs in with an API key through the login form and saves four PNGs (the API
+reference needs no key).
 
     python benchmarks/page_screenshots.py [--out docs/screenshots] [--chromium /usr/bin/chromium]
 """
@@ -57,7 +59,7 @@ def build(workdir: Path) -> tuple[object, str]:
 
 
 def shoot(url: str, key: str, out: Path, chromium: str) -> list[Path]:
-    """Log in at ``url`` and save timeline.png, verdict.png and asks.png under ``out``."""
+    """Log in at ``url`` and save timeline.png, verdict.png, asks.png and api.png under ``out``."""
     from playwright.sync_api import sync_playwright
 
     out.mkdir(parents=True, exist_ok=True)
@@ -87,9 +89,15 @@ def shoot(url: str, key: str, out: Path, chromium: str) -> list[Path]:
             page.wait_for_selector(".flash")
             page.locator("article.ask details").first.click()
             page.screenshot(path=str(out / "asks.png"))
+            # the API reference, as someone without a key sees it (a fresh context: no cookie)
+            docs = browser.new_context(viewport={"width": 1200, "height": 800}, java_script_enabled=False)
+            api = docs.new_page()
+            api.goto(f"{url}/docs")
+            api.wait_for_selector("h1:has-text('API reference')")
+            api.screenshot(path=str(out / "api.png"))
         finally:
             browser.close()
-    return [out / "timeline.png", out / "verdict.png", out / "asks.png"]
+    return [out / "timeline.png", out / "verdict.png", out / "asks.png", out / "api.png"]
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -41,6 +41,16 @@ def _call(url: str, body: dict | None = None, key: str | None = None) -> tuple[i
         return e.code, json.loads(e.read() or b"{}")
 
 
+def _verdicts_total(url: str) -> float:
+    """The sum of ``bayesguard_verdicts_total`` over decisions in one scrape of ``/metrics``."""
+    from prometheus_client.parser import text_string_to_metric_families
+
+    with urllib.request.urlopen(url + "/metrics", timeout=10) as r:
+        text = r.read().decode()
+    families = {f.name: f for f in text_string_to_metric_families(text)}
+    return sum(s.value for s in families["bayesguard_verdicts"].samples if s.name.endswith("_total"))
+
+
 @pytest.mark.parametrize("workers", [1, 2])
 def test_fit_keys_serve_verify_replay(tmp_path, capsys, workers):
     for f in EXAMPLES.glob("bandit.*"):
@@ -50,7 +60,10 @@ def test_fit_keys_serve_verify_replay(tmp_path, capsys, workers):
     assert main(["keys", "add", "agent", "--scopes", "check,observe", "--store", str(store)]) == 0
     key = next(t for t in capsys.readouterr().out.split() if t.startswith("bgk_"))
     port = _port()
-    env = dict(os.environ, OMP_NUM_THREADS="1", OPENBLAS_NUM_THREADS="1")
+    tmp = tmp_path / "tmp"  # where serve --workers N makes its metrics directory
+    tmp.mkdir()
+    env = dict(os.environ, OMP_NUM_THREADS="1", OPENBLAS_NUM_THREADS="1", TMPDIR=str(tmp))
+    env.pop("PROMETHEUS_MULTIPROC_DIR", None)
     cmd = [
         str(BIN),
         "serve",
@@ -85,9 +98,13 @@ def test_fit_keys_serve_verify_replay(tmp_path, capsys, workers):
         time.sleep(0.6)  # another worker polls the store every 0.5 s
         after = _call(url + "/v1/check", {"context": ARMS, "action": 1}, key)[1]
         assert after["posterior_version"].endswith(":1")
+        # 4 checks, spread over the workers: every scrape (whichever worker answers) shows all 4
+        assert [_verdicts_total(url) for _ in range(4)] == [4.0] * 4
+        assert len(list(tmp.glob("bayesguard-metrics-*"))) == (1 if workers > 1 else 0)
     finally:
         proc.send_signal(signal.SIGINT)
         proc.wait(30)
+    assert not list(tmp.glob("bayesguard-metrics-*"))  # removed when the server stops
     assert main(["audit", "verify", str(store)]) == 0
     assert main(["audit", "replay", str(store), "--bundle", str(bundle)]) == 0
     assert "4 identical, 0 different" in capsys.readouterr().out

@@ -8,6 +8,7 @@ key (``bayesguard keys add NAME --scopes check,observe``), unless ``--no-auth`` 
 from __future__ import annotations
 
 import argparse
+from typing import Any
 
 from .registry import Option, register
 from .report import Result
@@ -81,14 +82,7 @@ def serve(args: argparse.Namespace) -> Result:
             }
         )
         print(f"serving {args.bundle} with {args.workers} workers on {where}; audit store {args.store}")
-        uvicorn.run(
-            "bayesguard.service.app:app_from_env",
-            factory=True,
-            workers=args.workers,
-            host=args.host,
-            port=args.port,
-            log_level=args.log_level,
-        )
+        _serve_workers(uvicorn, args)
         return Result(settings={"bundle": args.bundle, "store": args.store}, notes=("server stopped",))
     service = GuardService(args.bundle, args.store, timeout=args.timeout)
     try:
@@ -102,6 +96,40 @@ def serve(args: argparse.Namespace) -> Result:
     finally:
         service.close()
     return Result(settings={"bundle": args.bundle, "store": args.store}, notes=("server stopped",))
+
+
+def _serve_workers(uvicorn: Any, args: argparse.Namespace) -> None:
+    """Run ``args.workers`` uvicorn worker processes with Prometheus metrics summed over them: a fresh
+    directory in ``$PROMETHEUS_MULTIPROC_DIR`` for their metric files, removed when they stop.
+
+    uvicorn starts its workers with multiprocessing's *spawn*: each is a new interpreter that inherits
+    this environment and imports prometheus_client afresh, so the variable is set before their import
+    (prometheus_client picks multiprocess mode at import), whatever this process imported already.
+    """
+    import os
+    import shutil
+    import tempfile
+
+    from ..service.http_support import MULTIPROC_ENV
+
+    previous = os.environ.get(MULTIPROC_ENV)
+    metrics_dir = tempfile.mkdtemp(prefix="bayesguard-metrics-")
+    os.environ[MULTIPROC_ENV] = metrics_dir
+    try:
+        uvicorn.run(
+            "bayesguard.service.app:app_from_env",
+            factory=True,
+            workers=args.workers,
+            host=args.host,
+            port=args.port,
+            log_level=args.log_level,
+        )
+    finally:
+        shutil.rmtree(metrics_dir, ignore_errors=True)
+        if previous is None:
+            os.environ.pop(MULTIPROC_ENV, None)
+        else:
+            os.environ[MULTIPROC_ENV] = previous
 
 
 @register(

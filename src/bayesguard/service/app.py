@@ -1,7 +1,7 @@
 """The HTTP service (FastAPI): ``create_app(service)``; ``bayesguard serve BUNDLE`` runs it under uvicorn.
 
-Routes (JSON in, JSON out; the request and response forms are in the OpenAPI document at
-``/openapi.json``, rendered at ``/docs``)::
+Routes (JSON in, JSON out; the request forms are in the OpenAPI document at ``/openapi.json``, rendered
+without JavaScript at ``/docs`` by :mod:`.api_docs`; each route's scope is its ``x-scope`` marker)::
 
     POST /v1/check                 {"context", "action", "id"?}     scope check
     POST /v1/check_all             {"context", "id"?}               scope check
@@ -28,12 +28,13 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
-from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from prometheus_client import CONTENT_TYPE_LATEST
 from pydantic import BaseModel, Field
 from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from . import codecs
+from .api_docs import NO_KEY, mount_api_docs, scope_marker
 from .http_support import (
     MAX_BODY,
     ApiError,
@@ -75,9 +76,10 @@ class AnswerBody(BaseModel):
     note: str = ""
 
 
-def _doc(model: type[BaseModel]) -> dict[str, Any]:
+def _doc(model: type[BaseModel], scope: str) -> dict[str, Any]:
     schema = model.model_json_schema()
-    return {"requestBody": {"required": True, "content": {"application/json": {"schema": schema}}}}
+    body = {"requestBody": {"required": True, "content": {"application/json": {"schema": schema}}}}
+    return scope_marker(scope, body)
 
 
 def verdict_json(c: Checked | Record, rid: str | None = None) -> dict[str, Any]:
@@ -103,6 +105,7 @@ def create_app(
     max_body: int = MAX_BODY,
     page: bool = True,
     close_on_shutdown: bool = False,
+    metrics: Metrics | None = None,
 ) -> FastAPI:
     """The FastAPI application serving ``service``.
 
@@ -112,6 +115,8 @@ def create_app(
         max_body: the largest request body in bytes.
         page: mount the page for people (:mod:`.page`) at ``/``.
         close_on_shutdown: close ``service`` (flush its audit queue, close the store) when the app stops.
+        metrics: the Prometheus metrics (default: a registry of this app's own; the workers of
+            ``serve --workers N`` pass multiprocess ones, summed over workers at ``/metrics``).
     """
 
     @asynccontextmanager
@@ -119,15 +124,18 @@ def create_app(
         yield
         if close_on_shutdown:
             service.close()
+        metrics.close()
 
     app = FastAPI(
         lifespan=lifespan,
         title="bayesguard",
         version="1",
         description="A Bayesian harm guard: ALLOW, REJECT or ASK, with every verdict in an audit chain.",
+        docs_url=None,  # Swagger and ReDoc load scripts from a CDN: /docs is served by .api_docs
+        redoc_url=None,
     )
     ring = KeyRing(service.store) if auth else None
-    metrics = Metrics()
+    metrics = Metrics() if metrics is None else metrics
     app.add_middleware(BodyLimit, max_bytes=max_body, on_error=lambda code: metrics.errors.labels(code).inc())
     service.on_verdict = metrics.verdict
     app.state.service, app.state.metrics, app.state.ring = service, metrics, ring
@@ -179,7 +187,7 @@ def create_app(
             code = 409 if type(exc).__name__ == "AskAlreadyAnswered" else 422
             raise field_error(exc, code, "conflict" if code == 409 else "invalid") from None
 
-    @app.post("/v1/check", openapi_extra=_doc(CheckBody), tags=["guard"])
+    @app.post("/v1/check", openapi_extra=_doc(CheckBody, "check"), tags=["guard"])
     async def check(request: Request) -> dict[str, Any]:
         """Check one action; ALLOW, REJECT or ASK, recorded before it is returned."""
         body = await body_of(request, "check", {"context", "action", "id"}, {"action"})
@@ -187,14 +195,14 @@ def create_app(
             await call(service.check_async, body.get("context"), body["action"], body.get("id"))
         )
 
-    @app.post("/v1/check_all", openapi_extra=_doc(CheckAllBody), tags=["guard"])
+    @app.post("/v1/check_all", openapi_extra=_doc(CheckAllBody, "check"), tags=["guard"])
     async def check_all(request: Request) -> dict[str, Any]:
         """Check every action in one context."""
         body = await body_of(request, "check", {"context", "id"}, set())
         out = await call(service.check_all, body.get("context"), body.get("id"))
         return {"verdicts": [verdict_json(c) for c in out]}
 
-    @app.post("/v1/observe", openapi_extra=_doc(ObserveBody), tags=["guard"])
+    @app.post("/v1/observe", openapi_extra=_doc(ObserveBody, "observe"), tags=["guard"])
     async def observe(request: Request) -> dict[str, Any]:
         """Record an observation and update the posterior; returns the new posterior version."""
         body = await body_of(request, "observe", {"data", "id"}, {"data"})
@@ -202,7 +210,7 @@ def create_app(
         metrics.observations.inc()
         return {"seq": rec.seq, "record_hash": rec.hash, "posterior_version": service.version}
 
-    @app.get("/v1/verdicts/{vid:path}", tags=["audit"])
+    @app.get("/v1/verdicts/{vid:path}", tags=["audit"], openapi_extra=scope_marker("check"))
     async def verdict(vid: str, request: Request) -> dict[str, Any]:
         """One recorded verdict, and the answer to it if it was an ASK that was answered."""
         authorize(ring, secret_from(request.headers, request.cookies), "check")
@@ -212,7 +220,7 @@ def create_app(
         out["answer"] = None if answer is None else answer.payload
         return out
 
-    @app.get("/v1/asks", tags=["people"])
+    @app.get("/v1/asks", tags=["people"], openapi_extra=scope_marker("answer"))
     async def asks(request: Request, limit: int = 100) -> dict[str, Any]:
         """The open ASK verdicts, oldest first."""
         authorize(ring, secret_from(request.headers, request.cookies), "answer")
@@ -222,7 +230,7 @@ def create_app(
         metrics.open_asks.set(len(recs))
         return {"asks": [verdict_json(r, r.payload.get("id")) | {"id": _ref(r)} for r in recs]}
 
-    @app.post("/v1/asks/{aid:path}/answer", openapi_extra=_doc(AnswerBody), tags=["people"])
+    @app.post("/v1/asks/{aid:path}/answer", openapi_extra=_doc(AnswerBody, "answer"), tags=["people"])
     async def answer(aid: str, request: Request) -> dict[str, Any]:
         """Answer an open ASK; data in the answer update the posterior."""
         body = await body_of(request, "answer", {"approve", "data", "by", "note"}, {"approve"})
@@ -230,7 +238,7 @@ def create_app(
         rec = await call(service.answer, aid, approve=body["approve"], **kwargs)
         return {"seq": rec.seq, "record_hash": rec.hash, "posterior_version": service.version}
 
-    @app.get("/v1/guard", tags=["guard"])
+    @app.get("/v1/guard", tags=["guard"], openapi_extra=scope_marker("check"))
     async def guard_info(request: Request) -> dict[str, Any]:
         """The guard's family, actions, rule and the JSON forms of context and data."""
         authorize(ring, secret_from(request.headers, request.cookies), "check")
@@ -245,20 +253,23 @@ def create_app(
         )
         return info
 
-    @app.get("/healthz", tags=["ops"])
+    @app.get("/healthz", tags=["ops"], openapi_extra=scope_marker(NO_KEY))
     async def healthz() -> JSONResponse:
+        """The service's health: 200 when it serves, 503 when checks fail closed after a failed update."""
         h = service.health()
         metrics.degraded.set(1 if service.degraded else 0)
         return JSONResponse(h, status_code=503 if service.degraded else 200)
 
-    @app.get("/metrics", tags=["ops"])
+    @app.get("/metrics", tags=["ops"], openapi_extra=scope_marker(NO_KEY))
     async def prometheus() -> Response:
-        return Response(generate_latest(metrics.registry), media_type=CONTENT_TYPE_LATEST)
+        """Prometheus metrics in the text format (with several workers, summed over them)."""
+        return Response(await run_in_threadpool(metrics.render), media_type=CONTENT_TYPE_LATEST)
 
     if page:
         from .page import mount_page
 
         mount_page(app, service, ring)
+    mount_api_docs(app, service)
     return app
 
 
@@ -272,9 +283,15 @@ def app_from_env() -> FastAPI:
     import json
     import os
 
+    from .http_support import MULTIPROC_ENV
+
     cfg = json.loads(os.environ[SERVE_ENV])
+    # serve sets $PROMETHEUS_MULTIPROC_DIR before it spawns the workers, so before they import prometheus
+    metrics = Metrics(multiprocess=True) if os.environ.get(MULTIPROC_ENV) else None
     service = GuardService(cfg["bundle"], cfg["store"], timeout=cfg["timeout"])
-    return create_app(service, auth=cfg["auth"], max_body=cfg["max_body"], close_on_shutdown=True)
+    return create_app(
+        service, auth=cfg["auth"], max_body=cfg["max_body"], close_on_shutdown=True, metrics=metrics
+    )
 
 
 def _ref(rec: Record) -> str | None:

@@ -11,8 +11,10 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import threading
 import time
+from pathlib import Path
 from typing import Any
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
@@ -192,12 +194,79 @@ def authorize(ring: KeyRing | None, secret: str | None, scope: str) -> None:
         raise ApiError(403, "forbidden", f"authorization: this key lacks the {scope!r} scope")
 
 
-class Metrics:
-    """The service's Prometheus metrics, in a registry of its own."""
+#: The environment variable that puts prometheus_client in multiprocess mode (read when it is imported).
+MULTIPROC_ENV = "PROMETHEUS_MULTIPROC_DIR"
 
-    def __init__(self) -> None:
+
+def multiprocess_exposition(path: str) -> bytes:
+    """The Prometheus text of every process that wrote metrics under ``path`` (prometheus_client's
+    multiprocess mode), summed over processes; the live-mode gauges of processes that are gone are
+    dropped first (:func:`reap_dead`)."""
+    from prometheus_client import generate_latest
+    from prometheus_client.multiprocess import MultiProcessCollector
+
+    reap_dead(path)
+    registry = CollectorRegistry()
+    MultiProcessCollector(registry, path=path)
+    return generate_latest(registry)
+
+
+def reap_dead(path: str) -> list[int]:
+    """Mark every process with live-gauge files under ``path`` that no longer runs as dead (a worker
+    that crashed never marked itself); returns their pids."""
+    from prometheus_client.multiprocess import mark_process_dead
+
+    dead = []
+    for f in Path(path).glob("gauge_live*_*.db"):
+        pid = f.stem.rpartition("_")[2]
+        if pid.isdigit() and int(pid) not in dead and not _alive(int(pid)):
+            dead.append(int(pid))
+    for pid in dead:
+        mark_process_dead(pid, path)
+    return dead
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # someone else's process: it runs
+        return True
+    return True
+
+
+class Metrics:
+    """The service's Prometheus metrics.
+
+    By default in a registry of their own (one app, one process: ``render`` shows this app's counts).
+    With ``multiprocess=True`` (``bayesguard serve --workers N``) every worker process writes its
+    values to files under ``$PROMETHEUS_MULTIPROC_DIR`` and ``render`` sums them over all workers
+    (prometheus_client's multiprocess mode): that variable must have been set before
+    ``prometheus_client`` was first imported in this process, and each process may hold only one
+    ``Metrics`` (two in one process would write the same file entries).
+
+    Raises:
+        RuntimeError: ``multiprocess=True`` but prometheus_client is not in multiprocess mode.
+    """
+
+    def __init__(self, multiprocess: bool = False) -> None:
+        self.multiprocess_dir: str | None = None
+        if multiprocess:
+            from prometheus_client import values
+
+            path = os.environ.get(MULTIPROC_ENV)
+            if not path or not Path(path).is_dir():
+                raise RuntimeError(f"{MULTIPROC_ENV}: expected an existing directory, got {path!r}")
+            if values.ValueClass is values.MutexValue:
+                raise RuntimeError(
+                    f"{MULTIPROC_ENV}: set after prometheus_client was imported in this process; "
+                    "set it before the process starts"
+                )
+            self.multiprocess_dir = path
+        # in multiprocess mode the values live in files; the registry holds nothing (render reads files)
         self.registry = CollectorRegistry()
-        r = self.registry
+        r = None if multiprocess else self.registry
         self.requests = Counter(
             "bayesguard_http_requests", "HTTP requests by route and status", ["route", "status"], registry=r
         )
@@ -212,11 +281,35 @@ class Metrics:
         )
         self.errors = Counter("bayesguard_errors", "Refused requests by error code", ["code"], registry=r)
         self.observations = Counter("bayesguard_observations", "Observations recorded", registry=r)
+        # across workers: degraded when any live worker is; open ASKs as the latest listing saw them
         self.degraded = Gauge(
-            "bayesguard_degraded", "1 when checks fail closed after a failed update", registry=r
+            "bayesguard_degraded",
+            "1 when checks fail closed after a failed update (in any worker)",
+            registry=r,
+            multiprocess_mode="livemax",
         )
-        self.open_asks = Gauge("bayesguard_open_asks", "Open ASK verdicts (at the last listing)", registry=r)
+        self.open_asks = Gauge(
+            "bayesguard_open_asks",
+            "Open ASK verdicts (at the last listing)",
+            registry=r,
+            multiprocess_mode="livemostrecent",
+        )
 
     def verdict(self, verdict: Any, seconds: float) -> None:
         self.verdicts.labels(verdict.decision.value).inc()
         self.check_seconds.observe(seconds)
+
+    def render(self) -> bytes:
+        """The Prometheus text exposition: this app's metrics, or every worker's summed."""
+        if self.multiprocess_dir is not None:
+            return multiprocess_exposition(self.multiprocess_dir)
+        from prometheus_client import generate_latest
+
+        return generate_latest(self.registry)
+
+    def close(self) -> None:
+        """At a worker's shutdown: mark this process dead (its live gauges no longer count)."""
+        if self.multiprocess_dir is not None:
+            from prometheus_client.multiprocess import mark_process_dead
+
+            mark_process_dead(os.getpid(), self.multiprocess_dir)
