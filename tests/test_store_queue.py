@@ -262,3 +262,25 @@ def test_a_sqlite_store_from_before_the_indexed_columns_is_brought_up_to_date(tm
         [(rec, v)] = list(store.verdicts())
         assert (rec.decision, rec.action, rec.ref, v.action) == ("ASK", 6, None, 6)
         assert store.append("note", {}, ref="n", **V).seq == 3 and store.verify().ok
+
+
+@pytest.mark.parametrize("audit_url", ["sqlite", "postgresql"], indirect=True)
+def test_count_open_asks_follows_the_queue(audit_url):
+    from bayesguard.service.store import AuditStore
+
+    with AuditStore(audit_url) as store:
+        before = store.count_open_asks()
+        assert before == len(store.open_asks(limit=1000)) == 0
+        for k in range(3):
+            v = Verdict(
+                decision="ASK",
+                action=0,
+                harm_estimate=0.5,
+                posterior_harm=0.1,
+                threshold=0.2,
+                rule="cautious",
+            )
+            store.append_verdict(v, posterior_version="v:0", bundle_hash="b" * 64, ref=f"ask-{k}")
+        assert store.count_open_asks() == 3
+        store.answer_ask("ask-1", {"approve": True}, posterior_version="v:0", bundle_hash="b" * 64)
+        assert store.count_open_asks() == 2 == len(store.open_asks())

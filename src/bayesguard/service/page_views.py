@@ -19,8 +19,6 @@ from .store import Record
 DECISIONS = tuple(d.value for d in Decision)
 #: Rows per timeline page by default, and at most.
 PAGE_SIZE, MAX_PAGE_SIZE = 50, 500
-#: The open-ASK count in the header stops counting here (shown as "1000+").
-ASK_COUNT_CAP = 1000
 
 
 def fmt(value: Any, digits: int = 4) -> str:
@@ -65,7 +63,7 @@ class GuardInfo:
 
     @property
     def open_asks_text(self) -> str:
-        return f"{self.open_asks}+" if self.open_asks >= ASK_COUNT_CAP else str(self.open_asks)
+        return str(self.open_asks)
 
 
 def guard_info(service: GuardService) -> GuardInfo:
@@ -81,7 +79,7 @@ def guard_info(service: GuardService) -> GuardInfo:
         bundle_hash=service.bundle_hash,
         health=str(health.get("status", "unknown")),
         health_reason=health.get("reason"),
-        open_asks=len(service.asks(ASK_COUNT_CAP)),
+        open_asks=service.store.count_open_asks(),
         action_names=codecs.action_names(g),
     )
 

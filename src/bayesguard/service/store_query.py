@@ -72,6 +72,13 @@ class RecordQueries:
         query = select(*_COLS).join(asks, asks.c.seq == records.c.seq).where(asks.c.status == "open")
         return self._fetch(query.order_by(asks.c.seq).limit(limit))
 
+    def count_open_asks(self) -> int:
+        """How many ASKs are still open (one indexed count, whatever the queue's length)."""
+        with self._reading() as conn:
+            return int(
+                conn.execute(select(func.count()).select_from(asks).where(asks.c.status == "open")).scalar()
+            )
+
     def ask_status(self, ref: str) -> str | None:
         """``"open"`` or ``"answered"`` for the ASK with ``ref``; None when there is none."""
         _check_ref(ref)
