@@ -281,3 +281,19 @@ def test_http_check_past_its_time_limit_is_a_recorded_reject_and_a_retry_returns
         assert again["decision"] == "REJECT" and again["seq"] == r.json()["seq"]
     assert svc.store.count(kind="verdict") == 1
     svc.close()
+
+
+def test_two_bundles_on_one_store_keep_their_own_versions(tmp_path, bandit):
+    url = f"sqlite:///{tmp_path / 'shared.db'}"
+    mail = GuardService(mail_bundle(tmp_path), url, sync_interval=0.0)
+    arms = GuardService(bandit, url, sync_interval=0.0)
+    mail.observe({"actions": ["send"], "outcomes": ["fine"]})
+    arms.observe({"features": [[1.0, 0.0, 0.0, 0.0]], "rewards": [0.5]})
+    mail.observe({"actions": ["read"], "outcomes": ["fine"]})
+    c = arms.check(ARMS, 1)
+    assert arms.degraded is None and mail.degraded is None
+    assert arms.version.endswith(":1") and mail.version.endswith(":2")
+    assert c.record.posterior_version == arms.version
+    assert replay(arms.store, [bandit]).ok
+    mail.close()
+    arms.close()

@@ -74,7 +74,12 @@ class GuardService:
     """
 
     def __init__(
-        self, bundle: str | Path, store: AuditStore | str | Path, *, timeout: float = 5.0, sync_interval=0.5
+        self,
+        bundle: str | Path,
+        store: AuditStore | str | Path,
+        *,
+        timeout: float = 5.0,
+        sync_interval: float = 0.5,
     ) -> None:
         if not timeout > 0:
             raise ValueError(f"timeout: expected a positive number of seconds, got {timeout!r}")
@@ -86,6 +91,7 @@ class GuardService:
         self._worker = ThreadPoolExecutor(1, thread_name_prefix="bayesguard-guard")
         self._committer = Committer(self.store)
         self._last_sync = 0.0
+        self._scanned = 0  # the last observation or answer record read from the store
         self.started = time.time()
         self.on_verdict: Callable[[Verdict, float], None] | None = None  # metrics hook
         self._run(self._sync, force=True).result()
@@ -113,14 +119,16 @@ class GuardService:
         if not force and now - self._last_sync < self.sync_interval:
             return
         self._last_sync = now
-        start = self.vg.last_seq + 1
-        found = [
-            r
-            for kind in (OBSERVE_KIND, ANSWER_KIND)
-            for r in self.store.records(start, kind=kind)
-            if r.bundle_hash == self.bundle_hash and r.payload.get("data") is not None
-        ]
-        for rec in sorted(found, key=lambda r: r.seq):
+        start = max(self.vg.last_seq, self._scanned) + 1
+        found = sorted(
+            (r for kind in (OBSERVE_KIND, ANSWER_KIND) for r in self.store.records(start, kind=kind)),
+            key=lambda r: r.seq,
+        )
+        if found:  # another bundle's observations sharing the store are read once, then passed over
+            self._scanned = found[-1].seq
+        for rec in found:
+            if rec.bundle_hash != self.bundle_hash or rec.payload.get("data") is None:
+                continue
             if self.degraded:
                 return
             try:
@@ -297,6 +305,7 @@ class GuardService:
             "bundle_sha256": self.bundle_hash,
             "family": self.vg.family,
             "store": self.store.backend,
+            "uptime_s": round(time.time() - self.started, 1),
         }
 
     def close(self) -> None:
