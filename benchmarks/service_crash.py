@@ -7,7 +7,8 @@ half-written record), every response a client received (HTTP 200) must be in the
 seq, hash and decision, and the restarted server must resume at the posterior version of every
 observation recorded so far.
 
-Usage: python benchmarks/service_crash.py [--rounds 20] [--threads 4] [--seed 0] [--out benchmarks/results]
+Usage: python benchmarks/service_crash.py [--rounds 20] [--threads 4] [--seed 0] [--backend sqlite|postgresql]
+       [--out benchmarks/results]
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from __future__ import annotations
 import argparse
 import json
 import shutil
+import sys
 import tempfile
 import threading
 import time
@@ -111,12 +113,32 @@ def main() -> None:
     ap.add_argument("--rounds", type=int, default=20)
     ap.add_argument("--threads", type=int, default=4)
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument(
+        "--backend",
+        choices=("sqlite", "postgresql"),
+        default="sqlite",
+        help="the audit store: a SQLite file, or a throwaway PostgreSQL server (tests/pg_server.py)",
+    )
     ap.add_argument("--out", default="benchmarks/results")
     args = ap.parse_args()
-    rng = np.random.default_rng(args.seed)
     work = Path(tempfile.mkdtemp(prefix="bg-crash-"))
+    try:
+        if args.backend == "sqlite":
+            run(args, work, str(work / "audit.db"))
+        else:
+            sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
+            import pg_server
+
+            with pg_server.throwaway_server() as url:
+                run(args, work, url)
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+
+
+def run(args: argparse.Namespace, work: Path, store: str) -> None:
+    """The rounds on one store; writes ``service_crash[_postgresql].json``."""
+    rng = np.random.default_rng(args.seed)
     bundle = bandit_bundle(work / "bandit")
-    store = str(work / "audit.db")
     key = add_key(store)
     rows = []
     for k in range(args.rounds):
@@ -141,10 +163,11 @@ def main() -> None:
     print(summary)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
-    (out / "service_crash.json").write_text(
+    name = "service_crash.json" if args.backend == "sqlite" else f"service_crash_{args.backend}.json"
+    (out / name).write_text(
         json.dumps({"machine": machine(), "args": vars(args), "summary": summary, "rounds": rows}, indent=2)
     )
-    shutil.rmtree(work, ignore_errors=True)
+    print(f"wrote {out / name}")
 
 
 if __name__ == "__main__":
