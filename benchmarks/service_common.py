@@ -1,7 +1,8 @@
 """Shared by the service benchmarks: build example bundles, start and stop `bayesguard serve`.
 
 Not a benchmark itself. The bundles are built from the configs under ``examples/bundles/`` (bandit) and
-from a synthetic d = 20 linear-Gaussian world (causal, structure MCMC), into a scratch directory.
+from a synthetic d = 20 linear-Gaussian world (causal: structure MCMC, or another sampler with an
+amortised harm network), into a scratch directory.
 """
 
 from __future__ import annotations
@@ -48,9 +49,23 @@ def bandit_bundle(work: Path) -> Path:
     return fit(work / "bandit.toml", work / "bandit-bundle")
 
 
-def causal_bundle(work: Path, d: int = 20, n: int = 500, seed: int = 0, n_steps: int = 4000) -> Path:
+def causal_bundle(
+    work: Path,
+    d: int = 20,
+    n: int = 500,
+    seed: int = 0,
+    n_steps: int = 4000,
+    *,
+    sampler: str = "mcmc",
+    max_parents: int | None = None,
+    amortised: dict | None = None,
+    name: str = "causal",
+) -> Path:
     """A d-variable chain-plus-random-edges linear-Gaussian world; harm on the last variable; actions
-    do nothing / set x0 / set x1; context the second variable. Posterior: structure MCMC."""
+    do nothing / set x0 / set x1; context the second variable. Posterior: structure MCMC (default) or
+    ``sampler`` ("dp", "order-mcmc", ...) with in-degree bound ``max_parents``; ``amortised`` (a dict of
+    ``[amortised]`` fields, e.g. ``{"steps": 3000}``) adds the amortised harm network. The bundle is
+    ``work / f"{name}-bundle"``; the default arguments give the same config as before these options."""
     work.mkdir(parents=True, exist_ok=True)
     rng = np.random.default_rng(seed)
     names = [f"x{i}" for i in range(d)]
@@ -64,6 +79,14 @@ def causal_bundle(work: Path, d: int = 20, n: int = 500, seed: int = 0, n_steps:
         x[:, j] = x @ w[:, j] + rng.normal(size=n)
     pd.DataFrame(x, columns=names).to_csv(work / "world.csv", index=False)
     hi = float(np.quantile(x[:, -1], 0.99))
+    if sampler == "mcmc":
+        budget = f"n_steps = {n_steps}\nn_chains = 2\n"
+    elif sampler == "order-mcmc":
+        budget = f"n_steps = {n_steps}\nn_chains = 2\n"
+    else:
+        budget = ""
+    if max_parents is not None:
+        budget += f"max_parents = {max_parents}\n"
     toml = f"""family = "causal"
 [data]
 csv = "world.csv"
@@ -78,15 +101,15 @@ threshold = 0.05
 alpha = 0.01
 delta = 0.05
 [sampler]
-method = "mcmc"
+method = "{sampler}"
 seed = {seed}
-n_steps = {n_steps}
-n_chains = 2
-n_theories = 200
+{budget}n_theories = 200
 n_param_draws = 8
 """
-    (work / "causal.toml").write_text(toml)
-    return fit(work / "causal.toml", work / "causal-bundle")
+    if amortised is not None:
+        toml += "[amortised]\n" + "".join(f"{k} = {v!r}\n" for k, v in amortised.items())
+    (work / f"{name}.toml").write_text(toml)
+    return fit(work / f"{name}.toml", work / f"{name}-bundle")
 
 
 def add_key(store: str, name: str = "bench", scopes: str = "admin") -> str:

@@ -1,12 +1,14 @@
 """Throughput and latency of `bayesguard serve` over HTTP on loopback, and the decorator's overhead.
 
-For the bandit guard (examples/bundles/bandit.toml) and a causal guard at d = 20 (structure MCMC, its
-Monte Carlo harm table prepared once per posterior version and reused by every check), the server runs
+For the bandit guard (examples/bundles/bandit.toml), a causal guard at d = 20 (structure MCMC, its
+Monte Carlo harm table prepared once per posterior version and reused by every check) and the same world
+with order MCMC (in-degree <= 3) and an amortised harm network (``[amortised]``, trained and validated at
+fit time, saved in the bundle: "causal_d20_amortised"), the server runs
 in its own process (SQLite audit store, WAL, synchronous FULL, group commit; API keys on) and `wrk`
 (Debian's package) sends POST /v1/check with rotating actions from C connections for T seconds.
 Reported: checks/s, p50/p90/p99 latency, non-2xx count, and that the audit chain verifies and holds one
 verdict per answered request. The in-process `@guarded` decorator's overhead is timed against a bare
-`guard.check` in the same process.
+`guard.check` in the same process, and the in-process time of one `guard.check` of each d = 20 guard.
 
 Usage: python benchmarks/service_load.py [--seconds 15] [--connections 16] [--out benchmarks/results]
 Needs `wrk` on PATH (apt-get install wrk).
@@ -133,6 +135,22 @@ def decorator_overhead(bundle: Path) -> dict:
     return {"bare_check_us": bare * 1e6, "decorated_us": wrap * 1e6, "overhead_us": (wrap - bare) * 1e6}
 
 
+def check_time(bundle: Path, bodies: list[dict], repeat: int = 5) -> dict:
+    """In-process time of one ``guard.check`` (median and best over ``repeat`` passes of ``bodies``)."""
+    from bayesguard.service import load_bundle
+
+    guard = load_bundle(bundle)
+    guard.check(bodies[0]["context"], bodies[0]["action"])  # prepares the posterior's tables
+    per = []
+    for _ in range(repeat):
+        t0 = time.perf_counter()
+        for b in bodies:
+            guard.check(b["context"], b["action"])
+        per.append((time.perf_counter() - t0) / len(bodies))
+    margin = getattr(guard.bound.amortised, "error_margin", None)
+    return {"median_ms": float(np.median(per)) * 1e3, "best_ms": min(per) * 1e3, "amortised_margin": margin}
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--seconds", type=int, default=15)
@@ -170,6 +188,20 @@ def main() -> None:
     xs = np.linspace(-2.0, 2.0, 21).round(3)  # 21 contexts x 3 actions
     bodies = [{"context": {"x2": float(v)}, "action": a} for v in xs for a in range(3)]
     results["causal_d20"] = [bench_guard("causal_d20", c, bodies, args, work, w) for w in workers]
+    t0 = time.time()
+    am = causal_bundle(
+        work / "causal_am",
+        sampler="order-mcmc",
+        max_parents=3,
+        amortised={"steps": 3000, "seconds": 60.0, "seed": 0},
+        name="causal_am",
+    )
+    results["causal_amortised_fit_s"] = time.time() - t0
+    name = "causal_d20_amortised"
+    results[name] = [bench_guard(name, am, bodies, args, work, w) for w in workers]
+    results["check_in_process"] = {"causal_d20": check_time(c, bodies), name: check_time(am, bodies)}
+    for k, v in results["check_in_process"].items():
+        print(f"{k}: guard.check in-process {v['median_ms']:.3f} ms (best {v['best_ms']:.3f} ms)")
     results["decorator"] = decorator_overhead(b)
     print(
         f"decorator: bare check {results['decorator']['bare_check_us']:.1f} us, "

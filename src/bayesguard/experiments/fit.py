@@ -3,9 +3,10 @@
 The config is described in :mod:`bayesguard.service.config` (causal) and
 :mod:`bayesguard.service.config_families` (bandit, finite); the bundle in
 :mod:`bayesguard.service.bundle`. ``--out`` names a directory, or a tar archive when it ends in ``.tar``,
-``.tar.gz`` or ``.tgz``. The command prints the bundle's SHA-256, the posterior it holds and a first look
-(not a benchmark): a causal guard's verdict on every action at the data's mean (or modal) context, a
-finite guard's verdicts, a bandit's most probable theories. It writes nothing but the bundle.
+``.tar.gz`` or ``.tgz``. The command prints the bundle's SHA-256, the posterior it holds (and an
+amortised network's validated error margin) and a first look (not a benchmark): a causal guard's verdict
+on every action at the data's mean (or modal) context, a finite guard's verdicts, a bandit's most
+probable theories. It writes nothing but the bundle.
 """
 
 from __future__ import annotations
@@ -51,6 +52,9 @@ def _first_look(guard: Any, kind: str) -> tuple[list[dict[str, Any]], str, str]:
             f"posterior: {post.n_theories} graphs on d = {spec.d} ({post.kind}, {post.method}; "
             f"{post.sampler_error}), harm {spec.harm}, {values.shape[0]} rows"
         )
+        net = guard.bound.amortised
+        if net is not None:
+            line += f"; amortised harm network, validated error margin {net.error_margin:.3g} (empirical)"
         return _verdict_rows(guard, context, action_names(guard)), title, line
     line = f"posterior: exact over {post.n_theories} theories of {guard.family.name}"
     if kind == "finite":

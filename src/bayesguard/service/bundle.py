@@ -9,6 +9,14 @@ Layout (format version :data:`VERSION`)::
                       always has one; a bandit or finite bundle fitted without data has none)
       posterior.npz   the posterior over the family's theories (:meth:`Posterior.save`: no pickle, own
                       checksum)
+      gflownet.npz    a causal guard sampled by a GFlowNet (``sampler.method = "gflownet"``): its trained
+                      policy (:meth:`DAGGFlowNet.save`: no pickle, own checksum); no other bundle has one
+      amortised.npz   a causal guard with ``[amortised]``: its validated harm network
+                      (:meth:`AmortisedHarm.save`: no pickle, own checksum); no other bundle has one
+
+Bundles with the optional ``gflownet.npz`` / ``amortised.npz`` keep format version 1 (a version-1 bundle
+without them reads as before); the config says which of them a bundle must hold, and a missing, extra
+or changed one is refused like any other file.
 
 The same files as the flat members of a tar (``guard.tar``, ``guard.tar.gz``, ``guard.tgz``) make the
 archive form (:mod:`.archive`). ``bundle_sha256`` is the SHA-256 of the manifest's other fields in
@@ -17,7 +25,8 @@ bundle. :func:`load_bundle` refuses (ValueError naming the file) a manifest whos
 listed file that is missing or whose bytes changed, and any file that is not listed; an archive's members
 are checked in memory before anything is written or built. The hashes detect corruption and edits; they
 are not a signature (whoever can rewrite the files can rewrite the manifest). Nothing is unpickled: the
-manifest is strict JSON, the config TOML, the data CSV, the posterior an ``allow_pickle=False`` artefact.
+manifest is strict JSON, the config TOML, the data CSV, the posterior and the networks
+``allow_pickle=False`` artefacts.
 
 A bundle is written to a temporary directory (or file) beside ``out``, every file fsynced, then renamed
 into place, so a reader never sees half a bundle.
@@ -39,7 +48,7 @@ from typing import Any
 from ..guard.guard import Guard
 from .archive import is_archive_name, read_members, write_archive
 from .config import FAMILIES, GuardConfig, load_config
-from .families import Fitted, fit_guard, rebuild_guard
+from .families import AMORTISED, GFLOWNET, Fitted, artefact_files, fit_guard, rebuild_guard
 
 VERSION = 1
 FORMAT = "bayesguard.bundle"
@@ -47,6 +56,8 @@ MANIFEST = "manifest.json"
 DATA = "data.csv"
 #: The files every bundle holds; a causal bundle also holds ``data.csv``, the others may.
 FILES = ("config.toml", "posterior.npz")
+#: The files a causal bundle may also hold (its config says which: :func:`.families.artefact_files`).
+OPTIONAL = (GFLOWNET, AMORTISED)
 _KEYS = {"format", "version", "family", "created", "files", "bundle_sha256"}
 
 
@@ -55,13 +66,16 @@ class Bundle:
     """A loaded bundle: where it is, its verified manifest, its configuration and the rebuilt guard.
 
     ``config.csv`` is where the data were read from: the bundle's ``data.csv``, or for an archive a
-    temporary copy that no longer exists once the bundle is open.
+    temporary copy that no longer exists once the bundle is open. ``gflownet`` is a GFlowNet-sampled
+    guard's trained sampler (:class:`~bayesguard.inference.gflownet.DAGGFlowNet`, loaded from
+    ``gflownet.npz``), else None; the amortised network is the guard's ``bound.amortised``.
     """
 
     path: Path
     manifest: dict[str, Any]
     config: GuardConfig
     guard: Guard
+    gflownet: Any = None
 
     @property
     def info(self) -> dict[str, Any]:
@@ -135,6 +149,12 @@ def _write_files(fit: Fitted, tmp: Path) -> list[str]:
         names.append(DATA)
     _write(tmp / "config.toml", cfg.to_toml(csv=None if cfg.csv is None else DATA).encode("utf-8"))
     fit.posterior.save(tmp / "posterior.npz")
+    for name, net in ((GFLOWNET, fit.gflownet), (AMORTISED, fit.amortised)):
+        if name in artefact_files(cfg):
+            if net is None:
+                raise ValueError(f"fitted: the config asks for {name} but the fitted guard has no network")
+            net.save(tmp / name)
+            names.append(name)
     manifest: dict[str, Any] = {
         "format": FORMAT,
         "version": VERSION,
@@ -215,8 +235,10 @@ def _check_manifest(raw: bytes, where: str) -> dict[str, Any]:
     if family not in FAMILIES:
         raise ValueError(f"{where}: unknown family {family!r}; this reader knows {list(FAMILIES)}")
     required = set(FILES) | ({DATA} if family == "causal" else set())
-    if not isinstance(files, dict) or not required <= set(files) <= set(FILES) | {DATA}:
-        raise ValueError(f"{where}: files must list {sorted(required)} (and may list {DATA!r})")
+    allowed = set(FILES) | {DATA} | (set(OPTIONAL) if family == "causal" else set())
+    if not isinstance(files, dict) or not required <= set(files) <= allowed:
+        may = sorted(allowed - required)
+        raise ValueError(f"{where}: files must list {sorted(required)} (and may list {may})")
     for name, digest in files.items():
         if not (
             isinstance(digest, str) and len(digest) == 64 and all(c in "0123456789abcdef" for c in digest)
@@ -254,7 +276,7 @@ def _verify_dir(path: Path) -> dict[str, Any]:
 
 
 def _verify_archive(path: Path) -> tuple[dict[str, Any], dict[str, bytes]]:
-    members = read_members(path, set(FILES) | {DATA, MANIFEST})
+    members = read_members(path, set(FILES) | set(OPTIONAL) | {DATA, MANIFEST})
     if MANIFEST not in members:
         raise ValueError(f"{path}:{MANIFEST}: missing (not a bayesguard bundle)")
     manifest = _check_manifest(members[MANIFEST], f"{path}:{MANIFEST}")
@@ -286,7 +308,22 @@ def _rebuild(directory: Path, manifest: dict[str, Any], path: Path) -> Bundle:
     if cfg.csv is not None and cfg.csv != directory / DATA:
         raise ValueError(f"{path}: config.toml: a bundle's data.csv must be 'data.csv', got {cfg.csv}")
     data = directory / DATA if DATA in manifest["files"] else None
-    return Bundle(path, manifest, cfg, rebuild_guard(cfg, data, directory / "posterior.npz"))
+    expected, listed = set(artefact_files(cfg)), set(manifest["files"]) & set(OPTIONAL)
+    for name in sorted(expected ^ listed):
+        why = (
+            "config.toml needs it, the manifest does not list it"
+            if name in expected
+            else ("listed in the manifest, config.toml has no use for it")
+        )
+        raise ValueError(f"{path}: {name}: {why}")
+    am = directory / AMORTISED if AMORTISED in expected else None
+    guard = rebuild_guard(cfg, data, directory / "posterior.npz", am)
+    sampler = None
+    if GFLOWNET in expected:
+        from .fit_samplers import load_gflownet
+
+        sampler = load_gflownet(directory / GFLOWNET, guard.family)
+    return Bundle(path, manifest, cfg, guard, sampler)
 
 
 def open_bundle(path: str | Path) -> Bundle:

@@ -28,12 +28,27 @@ A guard is fitted from one TOML file (``bayesguard fit CONFIG``). ``family`` pic
     kind = "uniform"                   # or "erdos-renyi" with expected_edges
 
     [sampler]
-    method = "exact"                   # exact enumeration (d <= 5) or "mcmc" (structure MCMC)
+    method = "exact"                   # "exact" (enumeration, d <= 5), "dp" (exact order-DP draws,
+                                       # reweighted), "mcmc", "order-mcmc" or "gflownet"
     seed = 0
-    n_steps = 20000                    # mcmc: the budget, steps per chain
+    n_steps = 20000                    # mcmc / order-mcmc: steps per chain; gflownet: gradient steps
+    # seconds = 60.0                   # and/or a wall-clock budget (whichever comes first)
     n_chains = 4
+    # max_parents = 3                  # in-degree bound (dp / order-mcmc default: none up to d = 15, else 3)
+    # n_draws = 1000                   # dp / gflownet: graphs drawn
     n_theories = 1000                  # Monte-Carlo theories behind the 1 - delta bound
     n_param_draws = 16
+
+    [amortised]                        # optional, continuous data only: a harm network trained at fit
+    hidden = 64                        # time, validated against Monte Carlo (its error margin is part of
+    layers = 2                         # the bound), saved in the bundle as amortised.npz
+    steps = 3000                       # and/or seconds = 60.0
+    seed = 0
+
+Which ``[sampler]`` keys each method takes, and the ``[amortised]`` keys, are in
+:mod:`.config_sampler`; the posterior keeps the provenance its sampler reports (only ``exact`` is
+exact; ``dp`` draws are exact draws reweighted, their error measured against the structure DP up to
+d = 14; a GFlowNet's trained policy is saved in the bundle as ``gflownet.npz``).
 
 Every field is checked; an unknown, missing or ill-typed field raises ValueError naming it
 (``"harm.event: ..."``). ``to_toml`` writes a configuration back (the bundle's ``config.toml``), and
@@ -45,20 +60,31 @@ from __future__ import annotations
 import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass
-from enum import StrEnum
 from pathlib import Path
 from typing import Any
 
 from . import toml_fields as tf
 from .config_families import BanditConfig, FiniteConfig, parse_bandit, parse_finite
+from .config_sampler import (
+    AMORTISED_KEYS,
+    SAMPLER_KEYS,
+    AmortisedConfig,
+    Sampler,
+    parse_amortised,
+    parse_sampler,
+    sampler_table,
+)
 
-
-class Sampler(StrEnum):
-    """How the posterior over graphs is computed."""
-
-    EXACT = "exact"
-    MCMC = "mcmc"
-
+__all__ = [
+    "FAMILIES",
+    "AmortisedConfig",
+    "CausalConfig",
+    "FitConfig",
+    "GuardConfig",
+    "Sampler",
+    "load_config",
+    "parse_config",
+]
 
 #: The families a guard may be fitted for.
 FAMILIES = ("causal", "bandit", "finite")
@@ -67,7 +93,8 @@ _SECTIONS = {
     "harm": {"event", "actions", "action_names", "context"},
     "rule": {"threshold", "alpha", "delta"},
     "prior": {"kind", "expected_edges"},
-    "sampler": {"method", "seed", "n_steps", "n_chains", "n_theories", "n_param_draws"},
+    "sampler": SAMPLER_KEYS,
+    "amortised": AMORTISED_KEYS,
 }
 
 
@@ -98,6 +125,12 @@ class FitConfig:
     n_chains: int = 4
     n_theories: int = 1000
     n_param_draws: int = 16
+    seconds: float | None = None
+    max_parents: int | None = None
+    n_draws: int = 1000
+    sampler_hidden: int = 128
+    sampler_layers: int = 2
+    amortised: AmortisedConfig | None = None
     family: str = "causal"
 
     def to_toml(self, csv: str | None = None) -> str:
@@ -122,15 +155,10 @@ class FitConfig:
             "harm": harm,
             "rule": {"threshold": self.threshold, "alpha": self.alpha, "delta": self.delta},
             "prior": prior,
-            "sampler": {
-                "method": self.sampler.value,
-                "seed": self.seed,
-                "n_steps": self.n_steps,
-                "n_chains": self.n_chains,
-                "n_theories": self.n_theories,
-                "n_param_draws": self.n_param_draws,
-            },
+            "sampler": sampler_table(self),
         }
+        if self.amortised is not None:
+            sections["amortised"] = self.amortised.to_table()
         return tf.toml_document(self.family, sections)
 
 
@@ -158,7 +186,7 @@ def parse_config(raw: Mapping[str, Any], base: str | Path = ".") -> GuardConfig:
 
 def _parse_causal(raw: Mapping[str, Any], base: Path) -> FitConfig:
     sec = tf.sections(raw, "causal", _SECTIONS)
-    data, harm, rule, prior, smp = (sec[k] for k in _SECTIONS)
+    data, harm, rule, prior, smp = (sec[k] for k in ("data", "harm", "rule", "prior", "sampler"))
     csv = Path(tf.get(data, "data", "csv", (str,), tf.REQUIRED))
     kind = tf.get(data, "data", "kind", (str,), "continuous")
     if kind not in ("continuous", "discrete"):
@@ -188,13 +216,6 @@ def _parse_causal(raw: Mapping[str, Any], base: Path) -> FitConfig:
     edges = tf.get(prior, "prior", "expected_edges", (int, float), None)
     if (prior_kind == "erdos-renyi") != (edges is not None):
         raise ValueError("prior.expected_edges: give it exactly when prior.kind = 'erdos-renyi'")
-    method = tf.get(smp, "sampler", "method", (str,), "exact")
-    try:
-        sampler = Sampler(method)
-    except ValueError:
-        raise ValueError(
-            f"sampler.method: expected one of {[s.value for s in Sampler]}, got {method!r}"
-        ) from None
     source = tf.get(data, "data", "source", (str,), None)
     threshold, alpha, delta = tf.rule(rule)
     return FitConfig(
@@ -211,12 +232,8 @@ def _parse_causal(raw: Mapping[str, Any], base: Path) -> FitConfig:
         delta=delta,
         prior=prior_kind,
         expected_edges=None if edges is None else float(edges),
-        sampler=sampler,
-        seed=tf.count(smp, "sampler", "seed", 0, minimum=0),
-        n_steps=tf.count(smp, "sampler", "n_steps", 20_000, minimum=2),
-        n_chains=tf.count(smp, "sampler", "n_chains", 4),
-        n_theories=tf.count(smp, "sampler", "n_theories", 1000),
-        n_param_draws=tf.count(smp, "sampler", "n_param_draws", 16),
+        amortised=parse_amortised(raw, kind, context),
+        **parse_sampler(smp),
     )
 
 

@@ -1,17 +1,18 @@
 """Fitting each family's guard from its configuration, and rebuilding it from a bundle's files.
 
-- causal: the CSV is a validated table; the posterior over graphs is exact enumeration (``d <= 5``) or
-  structure MCMC (its edge-marginal error measured against the exact DP when ``d <= MEASURE_MAX_D``);
-  the guard is :func:`~bayesguard.guard.causal_guard.CausalGuard`.
+- causal: the CSV is a validated table; the posterior over graphs comes from the sampler the config
+  names (exact enumeration, ``d <= 5``; DP draws; structure or order MCMC; a GFlowNet: see
+  :mod:`.fit_samplers`), with an optional amortised harm network; the guard is
+  :func:`~bayesguard.guard.causal_guard.CausalGuard` (with ``amortised=`` the network).
 - bandit: :class:`~bayesguard.theories.bandit.LinearBanditFamily`, the exact posterior over its
   ``2**n_features`` weight vectors given the pulls (or the prior); the pulled arms' features are the
   guard's support contexts.
 - finite: :class:`~bayesguard.theories.finite.FiniteFamily` from the table, the exact posterior given the
   (action, outcome) pairs (or the prior).
 
-A rebuilt guard uses the saved posterior: nothing is refitted. For the exact families the saved
-posterior is compared with the one the config and data give (they must agree), for an exact causal
-posterior the guard does the same against the family's score.
+A rebuilt guard uses the saved posterior (and the saved amortised network): nothing is refitted. For
+the exact families the saved posterior is compared with the one the config and data give (they must
+agree), for an exact causal posterior the guard does the same against the family's score.
 """
 
 from __future__ import annotations
@@ -24,7 +25,7 @@ import numpy as np
 
 from ..artefact import load_arrays
 from ..datasets.tables import validate_table
-from ..guard.causal_guard import MEASURE_MAX_D, CausalGuard
+from ..guard.causal_guard import CausalGuard
 from ..guard.configs import BoundConfig
 from ..guard.guard import Guard
 from ..guard.support import SupportConfig
@@ -39,17 +40,42 @@ from ..theories.finite import FiniteFamily
 from .config import FitConfig, GuardConfig, Sampler, load_config, parse_config
 from .config_families import BanditConfig, FiniteConfig
 from .data_files import read_bandit_csv, read_finite_csv
+from .fit_samplers import causal_posterior, load_amortised, train_amortised
+
+#: A bundle's file holding a GFlowNet-sampled guard's trained policy.
+GFLOWNET = "gflownet.npz"
+#: A bundle's file holding the amortised harm network.
+AMORTISED = "amortised.npz"
 
 
 @dataclass(frozen=True)
 class Fitted:
     """A guard fitted from a config: the guard, its posterior as saved (causal: plain graphs
     ``(n, d, d)``; bandit: weight vectors ``(2**n_features, n_features)``; finite: theory indices
-    ``(n_theories,)``), and the config it came from."""
+    ``(n_theories,)``), the config it came from, and a causal guard's trained networks: its GFlowNet
+    sampler (``sampler.method = "gflownet"``) and its amortised harm network (``[amortised]``), else
+    None."""
 
     guard: Guard
     posterior: Posterior
     config: GuardConfig
+    gflownet: Any = None
+    amortised: Any = None
+
+
+def artefact_files(cfg: GuardConfig) -> tuple[str, ...]:
+    """The optional files a bundle of ``cfg`` holds: :data:`GFLOWNET` for a GFlowNet-sampled causal
+    guard, :data:`AMORTISED` for one with ``[amortised]``."""
+    if not isinstance(cfg, FitConfig):
+        return ()
+    return tuple(
+        name
+        for name, present in (
+            (GFLOWNET, cfg.sampler is Sampler.GFLOWNET),
+            (AMORTISED, cfg.amortised is not None),
+        )
+        if present
+    )
 
 
 def as_config(config: GuardConfig | dict[str, Any] | str | Path, base: str | Path = ".") -> GuardConfig:
@@ -84,9 +110,12 @@ def fit_guard(config: GuardConfig | dict[str, Any] | str | Path, base: str | Pat
     return Fitted(_exact_guard(cfg, family, data, posterior), posterior, cfg)
 
 
-def rebuild_guard(cfg: GuardConfig, data_csv: Path | None, posterior_npz: Path) -> Guard:
-    """The guard of a bundle from its config, its data file (``data_csv``; None when it has none) and its
-    saved posterior (``posterior_npz``, checksummed, no pickle). Raises ValueError when they do not fit
+def rebuild_guard(
+    cfg: GuardConfig, data_csv: Path | None, posterior_npz: Path, amortised_npz: Path | None = None
+) -> Guard:
+    """The guard of a bundle from its config, its data file (``data_csv``; None when it has none), its
+    saved posterior (``posterior_npz``, checksummed, no pickle) and, for a causal config with
+    ``[amortised]``, its saved network (``amortised_npz``). Raises ValueError when they do not fit
     together.
 
     The saved posterior of a bandit or finite guard must equal (to 1e-9 in the log-weights, ``-inf``
@@ -99,10 +128,13 @@ def rebuild_guard(cfg: GuardConfig, data_csv: Path | None, posterior_npz: Path) 
         if data_csv is None:
             raise ValueError("config.toml: a causal guard needs its data.csv")
         spec, table = _spec_and_table(cfg, data_csv)
+        if (cfg.amortised is None) != (amortised_npz is None):
+            raise ValueError(f"config.toml: [amortised] and the bundle's {AMORTISED} must come together")
         posterior = Posterior.load(posterior_npz)
         if np.asarray(posterior.theories).ndim != 3:
             raise ValueError(f"{posterior_npz}: expected graphs (n, d, d)")
-        return _causal_guard(cfg, spec, table, _prior(cfg, spec.names), posterior)
+        net = None if amortised_npz is None else load_amortised(cfg, spec, amortised_npz)
+        return _causal_guard(cfg, spec, table, _prior(cfg, spec.names), posterior, net)
     family, data = _exact_family(cfg, data_csv)
     expected = exact_posterior(family, data)
     # read with the artefact reader (its own checksum, no pickle): Posterior.load refuses -inf weights
@@ -184,7 +216,12 @@ def _prior(cfg: FitConfig, names: tuple[str, ...]) -> StructurePrior:
 
 
 def _causal_guard(
-    cfg: FitConfig, spec: HarmSpec, table: Any, prior: StructurePrior, posterior: Posterior
+    cfg: FitConfig,
+    spec: HarmSpec,
+    table: Any,
+    prior: StructurePrior,
+    posterior: Posterior,
+    amortised: Any = None,
 ) -> Guard:
     return CausalGuard(
         spec,
@@ -197,34 +234,21 @@ def _causal_guard(
         n_theories=cfg.n_theories,
         n_param_draws=cfg.n_param_draws,
         seed=cfg.seed,
+        amortised=amortised,
         measure_error=False,  # a sampled posterior was measured once, when fitted (see _fit_causal)
     )
 
 
 def _fit_causal(cfg: FitConfig) -> Fitted:
-    """Read the CSV, compute the posterior over graphs (exact enumeration, or structure MCMC with its
-    edge-marginal error measured against the exact DP when ``d <= MEASURE_MAX_D``), build the guard."""
+    """Read the CSV, compute the posterior over graphs with the configured sampler
+    (:func:`~.fit_samplers.causal_posterior`), train and validate the amortised network when asked, build
+    the guard."""
     spec, table = _spec_and_table(cfg, cfg.csv)
     prior = _prior(cfg, spec.names)
     family = CausalFamily(spec, table, prior, n_param_draws=cfg.n_param_draws, seed=cfg.seed)
-    if cfg.sampler is Sampler.EXACT:
-        if spec.d > 5:
-            raise ValueError(
-                f"sampler.method: 'exact' enumerates DAGs on d <= 5 variables; d = {spec.d}: use 'mcmc'"
-            )
-        from ..inference.exact import exact_structure_posterior
-
-        posterior = exact_structure_posterior(family.score)
-    else:
-        from ..inference.mcmc import structure_mcmc
-
-        run = structure_mcmc(
-            family.score, n_chains=max(cfg.n_chains, 2), n_steps=cfg.n_steps, seed=cfg.seed, progress=False
-        )
-        posterior = run.posterior()
-        if spec.d <= MEASURE_MAX_D:
-            from ..inference.dp_sampler import measure_against_dp
-            from ..inference.dp_structure import structure_dp
-
-            posterior = measure_against_dp(posterior, structure_dp(family.score), strict=False)
-    return Fitted(_causal_guard(cfg, spec, table, prior, posterior), posterior, cfg)
+    posterior, gflownet = causal_posterior(cfg, family)
+    net = None
+    if cfg.amortised is not None:
+        net = train_amortised(cfg, spec, family, posterior, np.asarray(table.values, dtype=np.float64))
+    guard = _causal_guard(cfg, spec, table, prior, posterior, net)
+    return Fitted(guard, posterior, cfg, gflownet, net)
