@@ -32,7 +32,7 @@ from ..graphs.markov import shd
 from ..inference.dp_order import order_dp
 from ..inference.dp_structure import MAX_D as STRUCTURE_MAX_D
 from ..inference.dp_structure import structure_dp
-from ..inference.parent_sets import BoundedScore, ParentSetTable
+from ..inference.parent_sets import BoundedScore, ParentSetTable, default_max_parents
 from ..theories.causal.prior import StructurePrior
 from ..theories.causal.scores import BDeuScore, BGeScore
 from ..theories.causal.structure import StructureScore
@@ -44,14 +44,8 @@ SAMPLERS = {
     "gflownet": "structure-modular",
     "gflownet-attention": "structure-modular",
 }
-#: Above this many variables the truth is computed with an in-degree bound of ``BOUND``.
-UNBOUNDED_UP_TO = 15
-BOUND = 3
-
-
-def max_parents(d: int) -> int | None:
-    """The in-degree bound used at ``d`` variables (None up to 15)."""
-    return None if d <= UNBOUNDED_UP_TO else BOUND
+#: The in-degree bound used at ``d`` variables (None up to 15): the library's default.
+max_parents = default_max_parents
 
 
 @dataclass(frozen=True)

@@ -24,6 +24,17 @@ import numpy as np
 MAX_SETS = 20_000_000
 
 
+#: The default in-degree bound of the DP and order MCMC: none up to this many variables, else
+#: :data:`DEFAULT_BOUND` (the exact programmes' tables grow as ``d * C(d - 1, <= k)``).
+UNBOUNDED_UP_TO = 15
+DEFAULT_BOUND = 3
+
+
+def default_max_parents(d: int) -> int | None:
+    """The in-degree bound used by default at ``d`` variables (None: unbounded, up to 15 variables)."""
+    return None if d <= UNBOUNDED_UP_TO else DEFAULT_BOUND
+
+
 def _bits(d: int) -> np.ndarray:
     return np.int64(1) << np.arange(d, dtype=np.int64)
 

@@ -20,6 +20,7 @@ from typing import Any
 import numpy as np
 
 from ..guard.causal_guard import MEASURE_MAX_D
+from ..inference.parent_sets import default_max_parents as library_max_parents
 from ..posterior import Posterior
 from ..theories.causal.graph_family import CausalFamily
 from ..theories.causal.harm import HarmSpec
@@ -27,10 +28,6 @@ from .config import FitConfig, Sampler
 
 #: Enumeration (``sampler.method = "exact"``) up to this many variables.
 EXACT_MAX_D = 5
-#: The DP and order-MCMC default in-degree bound: none up to this many variables, else :data:`BOUND`
-#: (as ``bench structure-scale``).
-UNBOUNDED_UP_TO = 15
-BOUND = 3
 #: The DP is refused when its estimated memory exceeds this many bytes.
 DP_MAX_BYTES = 2 << 30
 #: The DP sampler measures its draws against the structure DP (``40 * 3^d`` bytes) up to this ``d``.
@@ -42,7 +39,7 @@ def default_max_parents(cfg: FitConfig, d: int) -> int | None:
     if cfg.max_parents is not None:
         return min(cfg.max_parents, d - 1)
     if cfg.sampler in (Sampler.DP, Sampler.ORDER_MCMC):
-        return None if d <= UNBOUNDED_UP_TO else BOUND
+        return library_max_parents(d)  # as bench structure-scale
     return None
 
 
