@@ -132,7 +132,7 @@ def build_verdicts(
     verdicts = []
     for a in actions:  # the actions asked about; every theory-level computation is batched upstream
         if a in ev.refused:
-            verdicts.append(guard._error_verdict(a, ValueError(ev.refused[a])))
+            verdicts.append(guard.error_verdict(a, ValueError(ev.refused[a])))
             continue
         d = Decision(str(decision[a]))
         w = int(ev.witness[a])

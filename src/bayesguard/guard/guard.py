@@ -180,14 +180,14 @@ class Guard:
             action = action_index(action, self.n_actions)
             return self._record(self._check_all(context, action)[0])
         except Exception as exc:  # fail closed
-            return self._record(self._error_verdict(action, exc))
+            return self._record(self.error_verdict(action, exc))
 
     def check_all(self, context: Any) -> list[Verdict]:
         """Verdicts for every action, from one batched evaluation."""
         try:
             verdicts = self._check_all(context, None)
         except Exception as exc:  # fail closed
-            verdicts = [self._error_verdict(a, exc) for a in range(self.n_actions)]
+            verdicts = [self.error_verdict(a, exc) for a in range(self.n_actions)]
         return [self._record(v) for v in verdicts]
 
     def allowed_actions(self, context: Any) -> np.ndarray:
@@ -196,7 +196,7 @@ class Guard:
 
     def fail_closed(self, action: int | None, exc: Exception) -> Verdict:
         """Record and return the REJECT verdict for an error raised around the guard (e.g. a wrapper)."""
-        return self._record(self._error_verdict(action, exc))
+        return self._record(self.error_verdict(action, exc))
 
     def observe(self, data: Any) -> None:
         """Condition on new data: exactly for an enumerated posterior; by reweighting, and resampling and
@@ -309,7 +309,22 @@ class Guard:
         )
         return annotate(verdicts, support)
 
-    def _error_verdict(self, action: Any, exc: Exception) -> Verdict:
+    def reseed(self, *keys: int) -> None:
+        """Reset the guard's random stream to one derived from ``(seed, *keys)``: a service that resets
+        it per posterior version and per check makes every verdict a function of (version, request)."""
+        self._rng = np.random.default_rng([self.seed, *(int(k) for k in keys)])
+
+    @property
+    def prepared(self) -> bool:
+        """Whether the current posterior's tables (distinct theories, Monte Carlo draws) are built."""
+        return self._prep is not None
+
+    def prepare(self) -> None:
+        """Build the current posterior's tables now (else the first check does), from the current stream."""
+        self._prepared()
+
+    def error_verdict(self, action: Any, exc: Exception) -> Verdict:
+        """The fail-closed REJECT for ``exc`` on ``action`` (not recorded; :meth:`fail_closed` records)."""
         act = int(action) if isinstance(action, int | np.integer) and not isinstance(action, bool) else None
         return Verdict(
             decision=Decision.REJECT,
@@ -323,7 +338,7 @@ class Guard:
         )
 
     def _record(self, verdict: Verdict) -> Verdict:
-        verdict = record(verdict, self.audit_path, self._error_verdict)
+        verdict = record(verdict, self.audit_path, self.error_verdict)
         self.history.append(verdict)
         return verdict
 

@@ -115,7 +115,7 @@ class ServiceBackend:
         return json.loads(json.dumps(info, default=str))
 
     def fail_closed(self, action: Any, exc: BaseException) -> Verdict:
-        return self.service.guard._error_verdict(action, exc)
+        return self.service.guard.error_verdict(action, exc)
 
 
 class ClientBackend:

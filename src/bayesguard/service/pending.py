@@ -79,7 +79,7 @@ class Pending:
             return futures
         exc = TimeoutError(f"the check did not finish within {self.svc.timeout:g} s")
         acts = [self.req.action] if len(self.ids) == 1 else list(range(len(self.ids)))
-        verdicts = [self.svc.guard._error_verdict(a, exc) for a in acts]
+        verdicts = [self.svc.guard.error_verdict(a, exc) for a in acts]
         return [
             self.svc._submit(i, v, self.body, version=self.svc.version, timed_out=True)
             for i, v in zip(self.ids, verdicts, strict=True)

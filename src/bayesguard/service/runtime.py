@@ -199,14 +199,14 @@ class GuardService:
 
     def _check_one(self, req: Request) -> list[Verdict]:
         if self.degraded:
-            return [self.guard._error_verdict(req.action, RuntimeError(self.degraded))]
+            return [self.guard.error_verdict(req.action, RuntimeError(self.degraded))]
         self._sync()
         return [self.vg.check(req)]
 
     def _check_many(self, req: Request) -> list[Verdict]:
         if self.degraded:
             err = RuntimeError(self.degraded)
-            return [self.guard._error_verdict(a, err) for a in range(self.guard.n_actions)]
+            return [self.guard.error_verdict(a, err) for a in range(self.guard.n_actions)]
         self._sync()
         return self.vg.check_all(req)
 

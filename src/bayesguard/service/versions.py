@@ -14,8 +14,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-
 from ..guard.guard import Guard
 from ..guard.verdict import Verdict
 from . import codecs
@@ -94,15 +92,12 @@ class VersionedGuard:
         return decoded
 
     # ---------------------------------------------------------------- deterministic steps
-    def _reseed(self, stream: int) -> None:
-        self.guard._rng = np.random.default_rng([int(self.guard.seed), self.n, stream])
-
     def _ready(self) -> None:
         """Prepare this version's posterior from its own random stream (once per version)."""
-        if self.guard._prep is None:
-            self._reseed(0)
-            self.guard._prepared()
-        self._reseed(1)
+        if not self.guard.prepared:
+            self.guard.reseed(self.n, 0)
+            self.guard.prepare()
+        self.guard.reseed(self.n, 1)
 
     def check(self, request: Request) -> Verdict:
         """The verdict on ``request.action``; a pure function of (version, request). Never raises."""
@@ -129,7 +124,7 @@ class VersionedGuard:
         if seq <= self.last_seq:
             raise ValueError(f"seq: observation {seq} is not after the last one applied ({self.last_seq})")
         data = codecs.decode_data(self.guard, data_json)
-        self._reseed(2)
+        self.guard.reseed(self.n, 2)
         self.guard.observe(data)
         self.n += 1
         self.last_seq = seq
